@@ -1,3 +1,4 @@
 // The published library: the engine and the telemetry that observes it.
-// Depends on @opentelemetry/api only; the service layer (src/service, src/http, ...) is not exported.
+// It depends on @opentelemetry/api only; the service layer is not exported from here.
 export * from './breaker/index.js';
+export * from './telemetry/index.js';

@@ -287,7 +287,9 @@ describe('execute and protect (plan: TestCircuitBreakerDecorator)', () => {
 
   it('accepts any thenable', async () => {
     const { breaker } = setup();
-    const thenable = { then: (resolve: (v: number) => void) => resolve(5) };
+    const thenable: PromiseLike<number> = {
+      then: (resolve) => Promise.resolve(resolve?.(5)) as never,
+    };
     await expect(breaker.execute(() => thenable)).resolves.toBe(5);
   });
 });

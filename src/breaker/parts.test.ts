@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { DeadlineQueue } from './deadline-queue.js';
+import { DurationHistogram, histogramQuantile } from './duration-histogram.js';
+import { FakeClock } from './fake-clock.js';
+import { FailureRatePolicy } from './policies/failure-rate.js';
+import { isAllowedTransition } from './state.js';
+
+describe('DurationHistogram', () => {
+  it('buckets microsecond rejections apart from millisecond calls', () => {
+    const h = new DurationHistogram();
+    h.record(0.002); // 2 µs
+    h.record(0.002);
+    h.record(5); // 5 ms
+    h.record(120_000); // past the last boundary
+    const s = h.snapshot();
+    expect(s.count).toBe(4);
+    expect(s.counts[1]).toBe(2); // (1 µs, 2.5 µs]
+    expect(s.counts.at(-1)).toBe(1);
+    expect(s.min).toBeCloseTo(0.000002);
+    expect(s.max).toBe(120);
+    expect(h.total).toBe(4);
+  });
+
+  it('estimates quantiles like histogram_quantile', () => {
+    const h = new DurationHistogram();
+    expect(h.quantile(0.5)).toBeNull();
+    for (let i = 0; i < 99; i++) h.record(0.003);
+    h.record(40);
+    expect(h.quantile(0.5)!).toBeGreaterThan(0.0000025);
+    expect(h.quantile(0.5)!).toBeLessThanOrEqual(0.000005);
+    expect(h.quantile(1)!).toBeLessThanOrEqual(0.04);
+    expect(h.quantile(1)!).toBeGreaterThan(0.025);
+    expect(
+      histogramQuantile(
+        { ...h.snapshot(), counts: h.snapshot().counts.map(() => 0), count: 1 },
+        0.5,
+      ),
+    ).toBe(h.snapshot().max);
+  });
+
+  it('reports zeros when empty', () => {
+    expect(new DurationHistogram().snapshot()).toMatchObject({ count: 0, sum: 0, min: 0, max: 0 });
+  });
+});
+
+describe('DeadlineQueue', () => {
+  it('keeps one timer, skips settled entries and compacts', () => {
+    const clock = new FakeClock(0);
+    const queue = new DeadlineQueue(clock, clock);
+    const expired: number[] = [];
+    const entries = Array.from({ length: 200 }, (_, i) =>
+      queue.push(100 + i, () => expired.push(i)),
+    );
+    expect(clock.pendingTimers).toBe(1);
+    expect(queue.nextExpiry).toBe(100);
+    for (const e of entries.slice(0, 150)) e.done = true;
+    clock.advance(150);
+    expect(expired).toEqual([]); // settled entries dropped without firing
+    expect(queue.size).toBe(50);
+    clock.advance(100);
+    expect(expired).toEqual([150]);
+    expect(queue.size).toBe(49);
+    clock.advance(1_000);
+    expect(expired).toHaveLength(50);
+    expect(queue.size).toBe(0);
+    expect(queue.nextExpiry).toBe(Infinity);
+    queue.push(5_000, () => expired.push(-1));
+    queue.close();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('state whitelist', () => {
+  it('never allows a transition to the same state', () => {
+    expect(isAllowedTransition('open', 'open', 'manual_open')).toBe(false);
+    expect(isAllowedTransition('closed', 'half_open', 'recovery_timeout')).toBe(false);
+    expect(isAllowedTransition('closed', 'open', 'manual_open')).toBe(true);
+  });
+});
+
+describe('FakeClock', () => {
+  it('fires timers in order at their own times and can cancel them', () => {
+    const clock = new FakeClock();
+    const seen: number[] = [];
+    clock.setTimeout(() => seen.push(clock.now()), 20);
+    const cancelled = clock.setTimeout(() => seen.push(-1), 10);
+    clock.setTimeout(() => seen.push(clock.now()), 5);
+    clock.clearTimeout(cancelled);
+    clock.advance(30);
+    expect(seen).toEqual([1_005, 1_020]);
+    expect(clock.now()).toBe(1_030);
+  });
+});
+
+describe('FailureRatePolicy', () => {
+  it('forgets everything on reset, for both window kinds', () => {
+    for (const window of [
+      { type: 'count', size: 5 } as const,
+      { type: 'time', durationMs: 1_000 } as const,
+    ]) {
+      const policy = new FailureRatePolicy({ threshold: 1, minimumCalls: 2, window });
+      policy.onFailure(0);
+      policy.reset();
+      expect(policy.snapshot(0)).toEqual({ failures: 0, windowCalls: 0, failureRate: 0 });
+      expect(policy.onFailure(0)).toBeUndefined();
+      expect(policy.onFailure(0)).toBe('failure_rate');
+    }
+  });
+});
