@@ -1,0 +1,158 @@
+/**
+ * `npm run bench` (add `-- --quick` for a smoke run of a few seconds).
+ *
+ * Runs the micro-benchmarks and the heap runs in child processes started with --expose-gc
+ * (npm's `tsx bench/index.ts` cannot pass it), then prints one report: ns per call with ratios
+ * to the raw call, the heap growth per library, and the targets of issues #2 and #8.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HeapResult, HeapSubject } from './heap.js';
+import type { MicroCase, MicroResult } from './micro.js';
+
+const quick = process.argv.includes('--quick');
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'breakerbox-bench-'));
+
+function child<T>(script: string, args: string[]): T {
+  const out = join(work, `${script}-${Date.now()}.json`);
+  const result = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', `bench/${script}.ts`, ...args, '--out', out],
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (result.status !== 0) throw new Error(`bench/${script}.ts exited with ${result.status}`);
+  return JSON.parse(readFileSync(out, 'utf8')) as T;
+}
+
+function version(pkg: string): string {
+  const json = JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8'));
+  return (json as { version: string }).version;
+}
+
+function table(headers: string[], rows: string[][], align: Array<'l' | 'r'>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const cell = (text: string, i: number): string =>
+    align[i] === 'r' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
+  const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+const ns = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const x = (v: number): string => `${v.toFixed(2)}x`;
+const pass = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
+
+const started = performance.now();
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
+const versions = `breakerbox ${version('..')}, opossum ${version('opossum')}, cockatiel ${version('cockatiel')}, @opentelemetry/sdk-metrics ${version('@opentelemetry/sdk-metrics')}, mitata ${version('mitata')}`;
+console.log(`breakerbox benchmarks${quick ? ' (--quick: smoke run, numbers are rough)' : ''}`);
+console.log(`${machine}\n${versions}\n`);
+
+console.error('micro-benchmarks...');
+const micro = child<MicroResult>('micro', quick ? ['--quick'] : []);
+
+const heapCalls = quick ? 200_000 : 10_000_000;
+const heapSubjects: HeapSubject[] = ['breakerbox-sdk', 'breakerbox', 'cockatiel', 'opossum'];
+const heap: HeapResult[] = [];
+for (const subject of heapSubjects) {
+  console.error(`heap: ${subject}, ${heapCalls.toLocaleString('en-US')} calls...`);
+  heap.push(child<HeapResult>('heap', ['--subject', subject, '--calls', String(heapCalls)]));
+}
+rmSync(work, { recursive: true, force: true });
+
+const byId = new Map<string, MicroCase>(micro.cases.map((c) => [c.id, c]));
+const get = (id: string): number => {
+  const c = byId.get(id);
+  if (c === undefined) throw new Error(`no result for ${id}`);
+  return c.ns;
+};
+const raw = get('raw');
+
+console.log(
+  `## ns per call (median of ${micro.rounds} rounds of mitata's median; min_cpu_time ${micro.minCpuTimeMs} ms per round)\n`,
+);
+console.log(
+  table(
+    ['case', 'ns/call', 'x raw', 'round medians min..max'],
+    micro.cases.map((c) => [
+      c.label,
+      ns(c.ns),
+      c.id.startsWith('bb.try') ? 'sync' : x(c.ns / raw),
+      `${ns(c.min)}..${ns(c.max)}`,
+    ]),
+    ['l', 'r', 'r', 'r'],
+  ),
+);
+
+console.log(`\n## heap growth over closed-success calls (after full GC, scraped every 1M calls)\n`);
+console.log(
+  table(
+    ['subject', 'calls', 'ns/call', 'heap before MiB', 'growth MiB', 'peak above MiB'],
+    heap.map((h) => [
+      h.subject === 'breakerbox-sdk' ? 'breakerbox + OTel SDK' : h.subject,
+      h.calls.toLocaleString('en-US'),
+      ns(h.nsPerCall),
+      h.beforeMiB.toFixed(2),
+      h.growthMiB.toFixed(3),
+      h.peakAboveMiB.toFixed(2),
+    ]),
+    ['l', 'r', 'r', 'r', 'r', 'r'],
+  ),
+);
+
+const ckClosed = get('ck.closed');
+const ckOpen = get('ck.open');
+const sdkHeap = heap.find((h) => h.subject === 'breakerbox-sdk')!;
+const targets: string[][] = [
+  [
+    'closed + OTel SDK / cockatiel closed',
+    x(get('bb.closed.sdk') / ckClosed),
+    '<= 1x (stretch 0.5x)',
+    pass(get('bb.closed.sdk') / ckClosed <= 1) +
+      (get('bb.closed.sdk') / ckClosed <= 0.5 ? ' (stretch)' : ''),
+  ],
+  [
+    'closed bare / cockatiel closed',
+    x(get('bb.closed.bare') / ckClosed),
+    '(info)',
+    '',
+  ],
+  [
+    'open execute + OTel SDK / cockatiel open',
+    x(get('bb.open.sdk') / ckOpen),
+    '<= 0.25x',
+    pass(get('bb.open.sdk') / ckOpen <= 0.25),
+  ],
+  [
+    'open execute bare / cockatiel open',
+    x(get('bb.open.bare') / ckOpen),
+    '<= 0.25x',
+    pass(get('bb.open.bare') / ckOpen <= 0.25),
+  ],
+  [
+    'floor (preallocated reject) / cockatiel open',
+    x(get('floor.reject') / ckOpen),
+    '(info: ~0.17x)',
+    '',
+  ],
+  ['tryAcquire() open, bare', `${ns(get('bb.try.bare'))} ns`, '< 50 ns', pass(get('bb.try.bare') < 50)],
+  [
+    'tryAcquire() open, OTel SDK',
+    `${ns(get('bb.try.sdk'))} ns`,
+    '< 50 ns',
+    pass(get('bb.try.sdk') < 50),
+  ],
+  [
+    `heap growth, breakerbox + SDK, ${sdkHeap.calls.toLocaleString('en-US')} calls`,
+    `${sdkHeap.growthMiB.toFixed(3)} MiB`,
+    '< 1 MiB',
+    pass(sdkHeap.growthMiB < 1),
+  ],
+];
+console.log('\n## targets (issues #2 and #8)\n');
+console.log(table(['target', 'measured', 'goal', ''], targets, ['l', 'r', 'l', 'l']));
+console.log(`\ntotal bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);

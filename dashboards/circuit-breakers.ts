@@ -1,0 +1,626 @@
+/**
+ * The "Circuit breakers" Grafana dashboard, as code. `npm run dashboards` (tsx
+ * dashboards/generate.ts) writes it to grafana/dashboards/circuit-breakers.json; never edit the
+ * JSON by hand (test/stack/dashboards.test.ts fails when it differs from this source).
+ *
+ * Every query uses the metric names of dashboards/metrics.ts only (contract section 2 and the
+ * service's own), never recording rules, so the dashboard works against any Prometheus that
+ * scrapes the service.
+ */
+import {
+  BigValueColorMode,
+  BigValueGraphMode,
+  GraphDrawStyle,
+  LegendDisplayMode,
+  LegendPlacement,
+  ReduceDataOptionsBuilder,
+  ScaleDistribution,
+  ScaleDistributionConfigBuilder,
+  SortOrder,
+  StackingConfigBuilder,
+  StackingMode,
+  TooltipDisplayMode,
+  VisibilityMode,
+  VizLegendOptionsBuilder,
+  VizTooltipOptionsBuilder,
+} from '@grafana/grafana-foundation-sdk/common';
+import {
+  AnnotationQueryBuilder,
+  DashboardBuilder,
+  DashboardCursorSync,
+  MappingType,
+  QueryVariableBuilder,
+  RowBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  VariableRefresh,
+  VariableSort,
+  type Dashboard,
+  type DynamicConfigValue,
+  type ValueMapping,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as StatPanelBuilder } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as StateTimelinePanelBuilder } from '@grafana/grafana-foundation-sdk/statetimeline';
+import { PanelBuilder as TimeseriesPanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+import {
+  BREAKER_METRICS as M,
+  CIRCUIT_BREAKERS_DASHBOARD_UID,
+  PROMETHEUS_DATASOURCE,
+  SERVICE_METRICS as S,
+} from './metrics.js';
+
+const DS = { ...PROMETHEUS_DATASOURCE };
+const RATE = '$__rate_interval';
+
+/** Label matchers for the instance and breaker variables, plus any extra matchers. */
+function sel(...extra: string[]): string {
+  return `{${[...extra, 'instance=~"$instance"', 'circuit_breaker_name=~"$breaker"'].join(', ')}}`;
+}
+/** Instance variable only: the service metrics carry no breaker label. */
+function selInstance(...extra: string[]): string {
+  return `{${[...extra, 'instance=~"$instance"'].join(', ')}}`;
+}
+
+/** Circuit state as one number per series: 0 closed, 1 half_open, 2 open. */
+function stateValue(by: string): string {
+  return (
+    `max by (${by}) (\n` +
+    `    (${M.state}${sel('state="open"')} == 1) * 2\n` +
+    `  or (${M.state}${sel('state="half_open"')} == 1) * 1\n` +
+    `  or (${M.state}${sel('state="closed"')} == 1) * 0\n` +
+    `)`
+  );
+}
+
+function quantile(q: number, metricBucket: string, selector: string, by: string): string {
+  return `histogram_quantile(${q}, sum by (${by}, le) (rate(${metricBucket}${selector}[${RATE}])))`;
+}
+
+function ratio(numerator: string, denominator: string): string {
+  return `${numerator}\n/\n${denominator}`;
+}
+
+function query(refId: string, expr: string, legend: string): DataqueryBuilder {
+  return new DataqueryBuilder().datasource(DS).refId(refId).expr(expr).legendFormat(legend);
+}
+
+const STATE_MAPPINGS: ValueMapping[] = [
+  {
+    type: MappingType.ValueToText,
+    options: {
+      '0': { text: 'closed', color: 'green', index: 0 },
+      '1': { text: 'half_open', color: 'yellow', index: 1 },
+      '2': { text: 'open', color: 'red', index: 2 },
+    },
+  },
+];
+
+function fixedColor(color: string): DynamicConfigValue[] {
+  return [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }];
+}
+
+function thresholds(...steps: Array<[number | null, string]>): ThresholdsConfigBuilder {
+  return new ThresholdsConfigBuilder()
+    .mode(ThresholdsMode.Absolute)
+    .steps(steps.map(([value, color]) => ({ value, color })));
+}
+
+function legend(): VizLegendOptionsBuilder {
+  return new VizLegendOptionsBuilder()
+    .showLegend(true)
+    .displayMode(LegendDisplayMode.List)
+    .placement(LegendPlacement.Bottom)
+    .calcs([]);
+}
+
+function tooltip(): VizTooltipOptionsBuilder {
+  return new VizTooltipOptionsBuilder().mode(TooltipDisplayMode.Multi).sort(SortOrder.Descending);
+}
+
+function timeseries(title: string, description: string): TimeseriesPanelBuilder {
+  return new TimeseriesPanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DS)
+    .legend(legend())
+    .tooltip(tooltip())
+    .lineWidth(1)
+    .fillOpacity(10)
+    .showPoints(VisibilityMode.Never)
+    .span(12)
+    .height(8);
+}
+
+function stat(title: string, description: string, expr: string): StatPanelBuilder {
+  return new StatPanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DS)
+    .withTarget(query('A', expr, '').instant())
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+    .colorMode(BigValueColorMode.Background)
+    .graphMode(BigValueGraphMode.None)
+    .span(4)
+    .height(4);
+}
+
+/** Colours calls by outcome in every call-rate panel. */
+function outcomeColors(panel: TimeseriesPanelBuilder): TimeseriesPanelBuilder {
+  return panel
+    .overrideByRegexp('.*success.*', fixedColor('green'))
+    .overrideByRegexp('.*failure.*', fixedColor('orange'))
+    .overrideByRegexp('.*rejected.*', fixedColor('red'))
+    .overrideByRegexp('.*ignored.*', fixedColor('blue'));
+}
+
+/** Builds the dashboard. Pure and deterministic: same source, same JSON. */
+export function circuitBreakersDashboard(): Dashboard {
+  let nextId = 1;
+  const id = (): number => nextId++;
+
+  const builder = new DashboardBuilder('Circuit breakers')
+    .uid(CIRCUIT_BREAKERS_DASHBOARD_UID)
+    .description(
+      'breakerbox circuit breakers (redis_cache, embedding_service): state, calls, fail-fast ' +
+        'latency, log-noise reduction and the dependencies behind them, for the fleet and per ' +
+        'instance. Generated from dashboards/circuit-breakers.ts (npm run dashboards): edit the ' +
+        'source, not this dashboard.',
+    )
+    .tags(['breakerbox', 'circuit-breakers', 'generated'])
+    .editable()
+    .tooltip(DashboardCursorSync.Crosshair)
+    .time({ from: 'now-1h', to: 'now' })
+    .timezone('browser')
+    .refresh('30s')
+    .withVariable(
+      new QueryVariableBuilder('instance')
+        .label('Instance')
+        .description('Service replicas (Prometheus scrape targets) that export circuit breakers.')
+        .datasource(DS)
+        .query(`label_values(${M.state}, instance)`)
+        .definition(`label_values(${M.state}, instance)`)
+        .refresh(VariableRefresh.OnTimeRangeChanged)
+        .sort(VariableSort.AlphabeticalAsc)
+        .multi(true)
+        .includeAll(true)
+        .allValue('.*')
+        .current({ selected: true, text: ['All'], value: ['$__all'] }),
+    )
+    .withVariable(
+      new QueryVariableBuilder('breaker')
+        .label('Breaker')
+        .description('Circuit breakers registered on the selected instances.')
+        .datasource(DS)
+        .query(`label_values(${M.state}{instance=~"$instance"}, circuit_breaker_name)`)
+        .definition(`label_values(${M.state}{instance=~"$instance"}, circuit_breaker_name)`)
+        .refresh(VariableRefresh.OnTimeRangeChanged)
+        .sort(VariableSort.AlphabeticalAsc)
+        .multi(true)
+        .includeAll(true)
+        .allValue('.*')
+        .current({ selected: true, text: ['All'], value: ['$__all'] }),
+    )
+    .annotation(
+      new AnnotationQueryBuilder()
+        .name('Circuit opened')
+        .datasource(DS)
+        .enable(true)
+        .iconColor('red')
+        .expr(
+          `sum by (circuit_breaker_name, instance) (increase(${M.transitions}${sel('to_state="open"')}[${RATE}])) > 0`,
+        )
+        .titleFormat('{{circuit_breaker_name}} opened')
+        .textFormat('on {{instance}}')
+        .tagKeys('circuit_breaker_name,instance'),
+    );
+
+  // --- Overview ------------------------------------------------------------------------------
+  builder.withRow(new RowBuilder('Overview').id(id()));
+  const stats: StatPanelBuilder[] = [
+    stat(
+      'Critical circuits open',
+      'Instances × critical breakers (embedding_service) whose circuit is open now. Above 0, ' +
+        'calls to that dependency fail fast (503) and /health/ready answers 503 on those ' +
+        'instances; the CriticalCircuitOpen alert pages. Check the dependency first.',
+      `sum(${M.state}${sel('state="open"', 'critical="true"')})`,
+    )
+      .thresholds(thresholds([null, 'green'], [1, 'red']))
+      .noValue('0'),
+    stat(
+      'Open circuits',
+      'Instances × breakers whose circuit is open now, critical or not. A non-critical open ' +
+        '(redis_cache) degrades answers (L1 cache or miss) without failing them; it warns after ' +
+        '10 minutes (NonCriticalCircuitOpenTooLong).',
+      `sum(${M.state}${sel('state="open"')})`,
+    )
+      .thresholds(thresholds([null, 'green'], [1, 'orange']))
+      .noValue('0'),
+    stat(
+      'Half-open circuits',
+      'Instances × breakers probing the dependency right now (half_open). Normally brief: ' +
+        'the probe either closes the circuit or opens it again.',
+      `sum(${M.state}${sel('state="half_open"')})`,
+    )
+      .thresholds(thresholds([null, 'green'], [1, 'yellow']))
+      .noValue('0'),
+    stat(
+      'Rejected calls (fleet)',
+      'Share of all calls through the selected breakers that were rejected without reaching ' +
+        'the dependency, across the fleet. Sustained above 50% it warns ' +
+        '(CircuitHighRejectionRate): find out why the circuit keeps opening.',
+      ratio(
+        `sum(rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
+        `sum(rate(${M.calls}${sel()}[${RATE}]))`,
+      ),
+    )
+      .unit('percentunit')
+      .decimals(1)
+      .thresholds(thresholds([null, 'green'], [0.05, 'orange'], [0.5, 'red'])),
+    stat(
+      'Log-noise reduction (fleet)',
+      'Share of would-be log lines (each failure and rejection) that were counted instead of ' +
+        'logged: suppressed / (suppressed + emitted). High during an outage is the point: one ' +
+        'line per state change plus a periodic summary instead of one per call.',
+      ratio(
+        `sum(rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
+        `sum(rate(${M.logEvents}${sel()}[${RATE}]))`,
+      ),
+    )
+      .unit('percentunit')
+      .decimals(1)
+      .thresholds(thresholds([null, 'blue'])),
+    stat(
+      'Instances reporting',
+      'Service replicas currently exporting circuit breaker metrics. Fewer than expected: a ' +
+        'replica is down or Prometheus cannot scrape it (check Status > Targets in Prometheus).',
+      `count(count by (instance) (${M.state}${selInstance()}))`,
+    )
+      .thresholds(thresholds([null, 'red'], [1, 'green']))
+      .noValue('0'),
+  ];
+  for (const panel of stats) builder.withPanel(panel.id(id()));
+
+  builder.withPanel(
+    new StateTimelinePanelBuilder()
+      .id(id())
+      .title('Circuit state — fleet (worst instance)')
+      .description(
+        'Per breaker, the worst state across the selected instances: green closed, yellow ' +
+          'half_open, red open. An open shorter than the scrape interval never appears here ' +
+          '(the gauge is sampled); the "Circuit opened" annotations and the transitions panel ' +
+          'come from the transitions counter and do show it.',
+      )
+      .datasource(DS)
+      .withTarget(query('A', stateValue('circuit_breaker_name'), '{{circuit_breaker_name}}'))
+      .mappings(STATE_MAPPINGS)
+      .thresholds(thresholds([null, 'green']))
+      .showValue(VisibilityMode.Never)
+      .mergeValues(true)
+      .rowHeight(0.8)
+      .legend(legend())
+      .span(24)
+      .height(5),
+  );
+  builder.withPanel(
+    new StateTimelinePanelBuilder()
+      .id(id())
+      .title('Circuit state per instance — $breaker')
+      .description(
+        'One row per instance for this breaker (the panel repeats for each selected breaker). ' +
+          'One instance open while the others stay closed points at that instance (its network, ' +
+          'its connection pool); all of them together points at the dependency.',
+      )
+      .datasource(DS)
+      .repeat('breaker')
+      .repeatDirection('h')
+      .maxPerRow(2)
+      .withTarget(query('A', stateValue('instance, circuit_breaker_name'), '{{instance}}'))
+      .mappings(STATE_MAPPINGS)
+      .thresholds(thresholds([null, 'green']))
+      .showValue(VisibilityMode.Never)
+      .mergeValues(true)
+      .rowHeight(0.8)
+      .legend(legend())
+      .span(12)
+      .height(6),
+  );
+
+  // --- Calls ---------------------------------------------------------------------------------
+  builder.withRow(new RowBuilder('Calls').id(id()));
+  builder.withPanel(
+    outcomeColors(
+      timeseries(
+        'Call rate by outcome — fleet',
+        'Calls per second through each breaker, summed over the selected instances, by ' +
+          'outcome: success, failure (counted towards opening), rejected (circuit open, the ' +
+          'dependency was not called), ignored (errors the filter does not count, e.g. a 404). ' +
+          'Rising failures precede an open; rejections replace calls while open.',
+      )
+        .id(id())
+        .unit('reqps')
+        .min(0)
+        .withTarget(
+          query(
+            'A',
+            `sum by (circuit_breaker_name, outcome) (rate(${M.calls}${sel()}[${RATE}]))`,
+            '{{circuit_breaker_name}} {{outcome}}',
+          ),
+        ),
+    ),
+  );
+  builder.withPanel(
+    outcomeColors(
+      timeseries(
+        'Call rate by outcome — per instance',
+        'The same calls per second, split by instance. An instance whose failures or ' +
+          'rejections stand out while the others are healthy has a local problem.',
+      )
+        .id(id())
+        .unit('reqps')
+        .min(0)
+        .withTarget(
+          query(
+            'A',
+            `sum by (instance, circuit_breaker_name, outcome) (rate(${M.calls}${sel()}[${RATE}]))`,
+            '{{circuit_breaker_name}} {{outcome}} @ {{instance}}',
+          ),
+        ),
+    ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Rejection rate',
+      'Rejected calls / all calls, per breaker for the fleet (solid) and per instance ' +
+        '(dashed). 100% means the circuit is open and every caller gets the fail-fast answer; ' +
+        'sustained above 50% it warns (CircuitHighRejectionRate).',
+    )
+      .id(id())
+      .unit('percentunit')
+      .min(0)
+      .max(1)
+      .withTarget(
+        query(
+          'A',
+          ratio(
+            `sum by (circuit_breaker_name) (rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
+            `sum by (circuit_breaker_name) (rate(${M.calls}${sel()}[${RATE}]))`,
+          ),
+          '{{circuit_breaker_name}} (fleet)',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          ratio(
+            `sum by (instance, circuit_breaker_name) (rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
+            `sum by (instance, circuit_breaker_name) (rate(${M.calls}${sel()}[${RATE}]))`,
+          ),
+          '{{circuit_breaker_name}} @ {{instance}}',
+        ),
+      )
+      .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+  );
+  builder.withPanel(
+    timeseries(
+      'State transitions',
+      'Transitions per interval, by breaker and from → to state, summed over the selected ' +
+        'instances. Many closed → open / half_open → open transitions mean a flapping ' +
+        'dependency. (A transition pair is exported from its first occurrence on, so the very ' +
+        'first of each pair after a restart does not show up as an increase.)',
+    )
+      .id(id())
+      .unit('short')
+      .min(0)
+      .drawStyle(GraphDrawStyle.Bars)
+      .fillOpacity(80)
+      .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
+      .withTarget(
+        query(
+          'A',
+          `sum by (circuit_breaker_name, from_state, to_state) (increase(${M.transitions}${sel()}[${RATE}]))`,
+          '{{circuit_breaker_name}}: {{from_state}} → {{to_state}}',
+        ),
+      ),
+  );
+
+  // --- Latency -------------------------------------------------------------------------------
+  const bucket = `${M.callDuration}_bucket`;
+  const outcomes = 'outcome=~"rejected|success"';
+  builder.withRow(new RowBuilder('Latency').id(id()));
+  builder.withPanel(
+    timeseries(
+      'Fail-fast latency vs success latency — fleet (p50, p99)',
+      'How long a call took, by outcome, for the fleet (log scale). "rejected" is the ' +
+        'fail-fast cost of an open circuit: it should stay in microseconds, orders of magnitude ' +
+        'below "success" (a real call to the dependency). A rising rejected latency means the ' +
+        'rejection path does work it should not (I/O, timers, contention).',
+    )
+      .id(id())
+      .unit('s')
+      .scaleDistribution(new ScaleDistributionConfigBuilder().type(ScaleDistribution.Log).log(10))
+      .withTarget(
+        query(
+          'A',
+          quantile(0.5, bucket, sel(outcomes), 'circuit_breaker_name, outcome'),
+          '{{circuit_breaker_name}} {{outcome}} p50',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          quantile(0.99, bucket, sel(outcomes), 'circuit_breaker_name, outcome'),
+          '{{circuit_breaker_name}} {{outcome}} p99',
+        ),
+      )
+      .overrideByRegexp('.*rejected.*', fixedColor('red'))
+      .overrideByRegexp('.*success.*', fixedColor('green'))
+      .overrideByQuery('A', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+  );
+  builder.withPanel(
+    timeseries(
+      'Fail-fast latency vs success latency — per instance (p99)',
+      'p99 call duration by instance, breaker and outcome (log scale). One instance with a ' +
+        'slow success p99 is a local problem; all of them together is the dependency.',
+    )
+      .id(id())
+      .unit('s')
+      .scaleDistribution(new ScaleDistributionConfigBuilder().type(ScaleDistribution.Log).log(10))
+      .withTarget(
+        query(
+          'A',
+          quantile(0.99, bucket, sel(outcomes), 'instance, circuit_breaker_name, outcome'),
+          '{{circuit_breaker_name}} {{outcome}} @ {{instance}}',
+        ),
+      ),
+  );
+
+  // --- Logs ----------------------------------------------------------------------------------
+  builder.withRow(new RowBuilder('Logs').id(id()));
+  builder.withPanel(
+    timeseries(
+      'Log-noise reduction',
+      'suppressed / (suppressed + emitted) per breaker, for the fleet (solid) and per ' +
+        'instance (dashed). During an outage this should approach 100%: failures and ' +
+        'rejections are counted, not logged, and only state changes and a periodic summary ' +
+        'are written. Low during an outage means the logs are flooding.',
+    )
+      .id(id())
+      .unit('percentunit')
+      .min(0)
+      .max(1)
+      .withTarget(
+        query(
+          'A',
+          ratio(
+            `sum by (circuit_breaker_name) (rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
+            `sum by (circuit_breaker_name) (rate(${M.logEvents}${sel()}[${RATE}]))`,
+          ),
+          '{{circuit_breaker_name}} (fleet)',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          ratio(
+            `sum by (instance, circuit_breaker_name) (rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
+            `sum by (instance, circuit_breaker_name) (rate(${M.logEvents}${sel()}[${RATE}]))`,
+          ),
+          '{{circuit_breaker_name}} @ {{instance}}',
+        ),
+      )
+      .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+  );
+  builder.withPanel(
+    timeseries(
+      'Log lines by disposition',
+      'Log events per second by breaker and disposition, for the fleet: emitted (written: ' +
+        'state changes, periodic summaries) and suppressed (counted instead of written).',
+    )
+      .id(id())
+      .unit('short')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          `sum by (circuit_breaker_name, disposition) (rate(${M.logEvents}${sel()}[${RATE}]))`,
+          '{{circuit_breaker_name}} {{disposition}}',
+        ),
+      )
+      .overrideByRegexp('.*suppressed.*', fixedColor('blue'))
+      .overrideByRegexp('.*emitted.*', fixedColor('purple')),
+  );
+
+  // --- Dependencies --------------------------------------------------------------------------
+  builder.withRow(new RowBuilder('Dependencies').id(id()));
+  builder.withPanel(
+    timeseries(
+      'Cache lookups by level — fleet',
+      'Cache lookups per second by where the answer came from: l1 (in-process), l2 (Redis) or ' +
+        'miss, for the fleet (stacked). With redis_cache open, l2 drops to zero and lookups ' +
+        'are served from l1 or miss: expect more misses and more load behind the cache.',
+    )
+      .id(id())
+      .unit('reqps')
+      .min(0)
+      .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
+      .fillOpacity(40)
+      .withTarget(
+        query(
+          'A',
+          `sum by (result) (rate(${S.cacheLookups}${selInstance()}[${RATE}]))`,
+          '{{result}}',
+        ),
+      )
+      .overrideByName('l1', fixedColor('green'))
+      .overrideByName('l2', fixedColor('blue'))
+      .overrideByName('miss', fixedColor('orange')),
+  );
+  builder.withPanel(
+    timeseries(
+      'Cache hit ratio per instance',
+      '(l1 + l2) / all lookups, per instance. A drop on every instance at once with ' +
+        'redis_cache open is expected (l2 unavailable); a drop on one instance only is local ' +
+        '(cold L1 after a restart, or its Redis connection).',
+    )
+      .id(id())
+      .unit('percentunit')
+      .min(0)
+      .max(1)
+      .withTarget(
+        query(
+          'A',
+          ratio(
+            `sum by (instance) (rate(${S.cacheLookups}${selInstance('result=~"l1|l2"')}[${RATE}]))`,
+            `sum by (instance) (rate(${S.cacheLookups}${selInstance()}[${RATE}]))`,
+          ),
+          '{{instance}}',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Embedding latency by kind — fleet (p50, p99)',
+      'Time to compute embeddings, by model kind (text, code), for the fleet. Slow embeddings ' +
+        'feed per-call timeouts and can open embedding_service; compare with the success ' +
+        'latency of that breaker above.',
+    )
+      .id(id())
+      .unit('s')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          quantile(0.5, `${S.embeddingDuration}_bucket`, selInstance(), 'kind'),
+          '{{kind}} p50',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          quantile(0.99, `${S.embeddingDuration}_bucket`, selInstance(), 'kind'),
+          '{{kind}} p99',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Embedding requests per instance',
+      'Embedding computations per second by instance and kind. Uneven load across replicas ' +
+        'points at the load balancer; zero on every instance while requests arrive means ' +
+        'embedding_service is open (see the state panels).',
+    )
+      .id(id())
+      .unit('reqps')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          `sum by (instance, kind) (rate(${S.embeddingDuration}_count${selInstance()}[${RATE}]))`,
+          '{{kind}} @ {{instance}}',
+        ),
+      ),
+  );
+
+  return builder.build();
+}

@@ -1,0 +1,72 @@
+/**
+ * The metric names, labels and datasource the dashboards (and the stack tests) rely on, in one
+ * place. Contract section 2 fixes the circuit_breaker_* names; the breakerbox_* names are the
+ * service's own. Names are as the OpenTelemetry Prometheus exporter writes them: dots become
+ * underscores, monotonic counters get `_total`, histograms `_bucket`/`_sum`/`_count`, and no
+ * unit suffix is added.
+ */
+
+/** The Grafana datasource every panel queries; grafana/provisioning/datasources provisions it. */
+export const PROMETHEUS_DATASOURCE = { type: 'prometheus', uid: 'prometheus' } as const;
+
+/** Contract section 2. */
+export const BREAKER_METRICS = {
+  /** Gauge, 1 for the current state and 0 for the other two. */
+  state: 'circuit_breaker_state',
+  transitions: 'circuit_breaker_transitions_total',
+  calls: 'circuit_breaker_calls_total',
+  /** Histogram base name (seconds): use with _bucket, _sum, _count. */
+  callDuration: 'circuit_breaker_call_duration',
+  logEvents: 'circuit_breaker_log_events_total',
+} as const;
+
+/** The service's own metrics. */
+export const SERVICE_METRICS = {
+  cacheLookups: 'breakerbox_cache_lookups_total',
+  /** Histogram base name (seconds). */
+  embeddingDuration: 'breakerbox_embedding_duration',
+} as const;
+
+const HISTOGRAMS: readonly string[] = [BREAKER_METRICS.callDuration, SERVICE_METRICS.embeddingDuration];
+
+/** Every series name a query may use (histograms expanded), plus the exporter's target_info. */
+export const KNOWN_METRIC_NAMES: readonly string[] = [
+  ...[...Object.values(BREAKER_METRICS), ...Object.values(SERVICE_METRICS)].flatMap((name) =>
+    HISTOGRAMS.includes(name) ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
+  ),
+  'target_info',
+];
+
+/** Contract section 2's metric names only (what the critical-open alert may use). */
+export const CONTRACT_METRIC_NAMES: readonly string[] = KNOWN_METRIC_NAMES.filter((name) =>
+  name.startsWith('circuit_breaker_'),
+);
+
+/** Labels that appear on the metrics: their own, Prometheus's, the exporter's scope labels. */
+export const KNOWN_LABELS: readonly string[] = [
+  // contract section 2 (OTel attribute circuit_breaker.name becomes circuit_breaker_name)
+  'circuit_breaker_name',
+  'state',
+  'critical',
+  'from_state',
+  'to_state',
+  'outcome',
+  'disposition',
+  'le',
+  // service metrics
+  'result',
+  'kind',
+  // added by Prometheus
+  'job',
+  'instance',
+  // added by the OpenTelemetry Prometheus exporter
+  'otel_scope_name',
+  'otel_scope_version',
+  'otel_scope_schema_url',
+];
+
+/** The breakers the service registers. */
+export const BREAKERS = { redis: 'redis_cache', embedding: 'embedding_service' } as const;
+
+/** Grafana URL path of the circuit breakers dashboard (alerts link to it). */
+export const CIRCUIT_BREAKERS_DASHBOARD_UID = 'breakerbox-circuit-breakers';

@@ -1,0 +1,128 @@
+import type { Tracer } from '@opentelemetry/api';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { BreakerRegistry } from '../breaker/index.js';
+import type { CascadeCache } from '../services/cache/cascade-cache.js';
+import type { EmbeddingService } from '../services/embeddings/embedding-service.js';
+import { errorResponse, HttpError } from './errors.js';
+import { tracing } from './middleware/tracing.js';
+import { adminRoutes } from './routes/admin.js';
+import { cacheRoutes } from './routes/cache.js';
+import { circuitBreakerRoutes } from './routes/circuit-breakers.js';
+import { embeddingRoutes } from './routes/embeddings.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface AppLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface AppDeps {
+  registry: BreakerRegistry;
+  cache: CascadeCache;
+  embeddings: EmbeddingService;
+  tracer: Tracer;
+  logger: AppLogger;
+  redisBreakerName: string;
+  bodyLimitBytes: number;
+  /** While true, responses carry `Connection: close` so keep-alive connections drain. */
+  isShuttingDown?: () => boolean;
+  /** Unset: the whole /admin tree is 404. */
+  adminToken?: string | undefined;
+  /** Extra, credential-free dependency facts for /health. */
+  dependencies?: () => Record<string, unknown>;
+  /** Extra routers, e.g. the built-in dashboard, mounted at their paths. */
+  extraRoutes?: Array<{ path: string; app: Hono; methods: string[] }>;
+}
+
+/** Routes and the methods they accept, for 405 answers with an `Allow` header. */
+const KNOWN_ROUTES: Array<{ pattern: RegExp; methods: string[] }> = [
+  { pattern: /^\/health(\/live|\/ready)?\/?$/, methods: ['GET'] },
+  { pattern: /^\/v1\/cache\/[^/]+$/, methods: ['GET', 'PUT', 'DELETE'] },
+  { pattern: /^\/v1\/embeddings\/?$/, methods: ['POST'] },
+  { pattern: /^\/v1\/circuit-breakers(\/[^/]+)?\/?$/, methods: ['GET'] },
+];
+
+/** The HTTP layer: small routers composed under one app, JSON errors everywhere. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const known = [...KNOWN_ROUTES];
+
+  app.use('*', tracing(deps.tracer));
+  app.use('*', async (c, next) => {
+    await next();
+    if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: (c) =>
+        errorResponse(
+          c,
+          413,
+          'payload_too_large',
+          `the request body is larger than ${deps.bodyLimitBytes} bytes`,
+        ),
+    }),
+  );
+
+  app.route('/health', healthRoutes({ registry: deps.registry, dependencies: deps.dependencies }));
+  app.route('/v1/cache', cacheRoutes(deps.cache, deps.redisBreakerName));
+  app.route('/v1/embeddings', embeddingRoutes(deps.embeddings));
+  app.route('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry));
+  if (deps.adminToken !== undefined) {
+    app.route(
+      '/admin',
+      adminRoutes({
+        registry: deps.registry,
+        token: deps.adminToken,
+        onAction: (breaker, action) =>
+          deps.logger.info(
+            { event: 'admin_action', breaker, action },
+            `admin: ${action} ${breaker}`,
+          ),
+      }),
+    );
+  }
+  for (const extra of deps.extraRoutes ?? []) {
+    app.route(extra.path, extra.app);
+    known.push({ pattern: new RegExp(`^${extra.path}(/.*)?$`), methods: extra.methods });
+  }
+
+  app.notFound((c) => {
+    const route = known.find((r) => r.pattern.test(c.req.path));
+    if (route !== undefined && !route.methods.includes(c.req.method)) {
+      c.header('Allow', route.methods.join(', '));
+      return errorResponse(
+        c,
+        405,
+        'method_not_allowed',
+        `${c.req.method} is not allowed here; use ${route.methods.join(', ')}`,
+      );
+    }
+    return errorResponse(
+      c,
+      404,
+      'not_found',
+      `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`,
+    );
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof HttpError)
+      return errorResponse(c, error.status, error.code, error.message, error.extra);
+    if (error instanceof HTTPException && error.status < 500) {
+      return errorResponse(c, error.status, 'bad_request', error.message || 'bad request');
+    }
+    // An unexpected error: logged with its stack, answered without it.
+    deps.logger.error(
+      { err: error, path: c.req.path, method: c.req.method },
+      'unhandled error in request',
+    );
+    return errorResponse(c, 500, 'internal_error', 'internal error');
+  });
+
+  return app;
+}

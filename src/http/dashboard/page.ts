@@ -1,0 +1,244 @@
+// The dashboard's HTML shell: inline CSS and script (nonce'd under a strict CSP), no external
+// assets, so the page works offline and cannot fetch anything but the service itself.
+
+import { CLIENT_SCRIPT } from './client.js';
+
+export interface PageOptions {
+  /** CSP nonce for the inline style and script. */
+  nonce: string;
+  /** Absolute path of the JSON feed, e.g. /dashboard/data. */
+  dataUrl: string;
+  /** Absolute path of the SVG icon. */
+  iconUrl: string;
+  /** Where /health lives, for the footer link. */
+  healthUrl: string;
+  pollMs: number;
+}
+
+const STYLE = `
+:root {
+  --bg: #f6f8fa; --panel: #ffffff; --fg: #1f2328; --muted: #59636e; --border: #d1d9e0;
+  --ok: #1a7f37; --ok-bg: #dafbe1; --bad: #cf222e; --bad-bg: #ffebe9;
+  --warn: #9a6700; --warn-bg: #fff8c5; --accent: #0969da; --neutral: #6e7781;
+  color-scheme: light dark;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  font-size: 16px;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0d1117; --panel: #151b23; --fg: #e6edf3; --muted: #9198a1; --border: #3d444d;
+    --ok: #3fb950; --ok-bg: #12261e; --bad: #ff7b72; --bad-bg: #2d1215;
+    --warn: #d29922; --warn-bg: #2e2412; --accent: #4493f8; --neutral: #9198a1;
+  }
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg); line-height: 1.45; }
+a { color: var(--accent); }
+:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+.visually-hidden {
+  position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0;
+}
+.skip { position: absolute; left: -999px; top: 0; background: var(--panel); padding: .5rem 1rem; z-index: 2; }
+.skip:focus { left: .5rem; }
+.page-head {
+  display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between;
+  gap: .5rem 1.5rem; padding: .9rem clamp(.75rem, 3vw, 2rem);
+  background: var(--panel); border-bottom: 1px solid var(--border);
+}
+h1 { font-size: 1.3rem; margin: 0; letter-spacing: -.01em; }
+h1 .sub { font-weight: 400; color: var(--muted); }
+.summary { margin: 0; font-weight: 600; }
+.summary[data-health="healthy"] { color: var(--ok); }
+.summary[data-health="degraded"] { color: var(--warn); }
+.status { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; color: var(--muted); font-size: .9rem; }
+body[data-connection="lost"] #bb-conn { color: var(--bad); font-weight: 600; }
+button {
+  font: inherit; font-size: .9rem; padding: .3rem .75rem; border-radius: .4rem;
+  border: 1px solid var(--border); background: var(--bg); color: var(--fg); cursor: pointer;
+}
+button[aria-pressed="true"] { background: var(--warn-bg); border-color: var(--warn); }
+.alerts { padding: 0 clamp(.75rem, 3vw, 2rem); }
+.banner {
+  display: flex; gap: .9rem; align-items: flex-start; margin-top: 1rem; padding: .8rem 1rem;
+  border: 2px solid var(--bad); border-left-width: .6rem; border-radius: .5rem;
+  background: var(--bad-bg); color: var(--fg);
+}
+.banner p { margin: 0; }
+.banner-title { font-size: 1.1rem; color: var(--bad); }
+.banner-icon { font-size: 1.6rem; line-height: 1; color: var(--bad); }
+main { padding: 1rem clamp(.75rem, 3vw, 2rem) 2rem; }
+main:focus { outline: none; }
+.tiles { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 34rem), 1fr)); }
+.tile {
+  min-width: 0; background: var(--panel); border: 1px solid var(--border);
+  border-top: .4rem solid var(--ok); border-radius: .6rem; padding: 1rem clamp(.75rem, 2vw, 1.25rem);
+}
+.tile[data-state="open"] { border-top-color: var(--bad); border-top-style: double; border-top-width: .6rem; }
+.tile[data-state="half_open"] { border-top-color: var(--warn); border-top-style: dashed; }
+.title-row { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: .25rem 1rem; }
+.tile h2 { margin: 0; font-size: 1.2rem; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+.badges { display: flex; flex-wrap: wrap; gap: .4rem; margin: 0; }
+.badge { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; border: 1px solid var(--border); color: var(--muted); }
+.badge-critical { color: var(--bad); border-color: var(--bad); font-weight: 600; }
+.tile[data-mode="normal"] .badge-mode { display: none; }
+.badge-mode { color: var(--warn); border-color: var(--warn); font-weight: 600; }
+.state { display: flex; align-items: baseline; flex-wrap: wrap; gap: .1rem .4rem; margin: .6rem 0 .1rem; font-size: 1rem; }
+.state-icon {
+  display: inline-grid; place-items: center; width: 1.9rem; height: 1.9rem; border-radius: 50%;
+  font-size: 1.1rem; font-weight: 700; color: #fff; background: var(--ok); align-self: center;
+}
+.state-label { font-size: 1.6rem; color: var(--ok); }
+.state-help { color: var(--muted); }
+.tile[data-state="open"] .state-icon { background: var(--bad); }
+.tile[data-state="open"] .state-label { color: var(--bad); }
+.tile[data-state="half_open"] .state-icon { background: var(--warn); }
+.tile[data-state="half_open"] .state-label { color: var(--warn); }
+@media (prefers-color-scheme: dark) { .state-icon { color: #0d1117; } }
+.since { margin: 0 0 .5rem; color: var(--muted); font-size: .9rem; }
+.panels { display: grid; gap: .25rem 1.25rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 15rem), 1fr)); }
+.panel { min-width: 0; border-top: 1px solid var(--border); padding-top: .4rem; }
+.panel h3 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: .2rem 0 .5rem; }
+.muted { color: var(--muted); }
+.small { font-size: .8rem; }
+p { margin: .3rem 0; }
+.timeline-band { display: block; width: 100%; height: 1.5rem; border-radius: .25rem; background: var(--bg); }
+.seg-closed { fill: var(--ok); }
+.seg-open { fill: url(#bb-pat-open); }
+.seg-half_open { fill: url(#bb-pat-half); }
+.pat-open-bg { fill: var(--bad); }
+.pat-open-fg { fill: var(--bad-bg); }
+.pat-half-bg { fill: var(--warn); }
+.pat-half-fg { fill: var(--warn-bg); }
+.tick { stroke: var(--fg); stroke-width: 1; opacity: .6; }
+.axis { display: flex; justify-content: space-between; font-size: .75rem; color: var(--muted); }
+.legend { display: flex; flex-wrap: wrap; gap: .2rem .9rem; list-style: none; margin: .35rem 0; padding: 0; font-size: .8rem; }
+.legend li, .rates dt { display: inline-flex; align-items: center; gap: .25rem; }
+.swatch { flex: none; vertical-align: middle; }
+.transitions { list-style: none; margin: .4rem 0 0; padding: 0; font-size: .85rem; }
+.transitions li { padding: .15rem 0; border-bottom: 1px dotted var(--border); }
+.transitions time { font-variant-numeric: tabular-nums; color: var(--muted); }
+.st { font-weight: 600; }
+.st-open { color: var(--bad); }
+.st-half_open { color: var(--warn); }
+.st-closed { color: var(--ok); }
+.reason { color: var(--muted); }
+.rates { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .3rem .75rem; margin: 0 0 .5rem; }
+.rates dt { font-size: .8rem; color: var(--muted); }
+.rates dd { margin: 0; }
+.rates .num { font-size: 1.3rem; font-weight: 650; font-variant-numeric: tabular-nums; }
+.rates .unit { color: var(--muted); margin-left: .1rem; }
+.rates .lifetime { display: block; font-size: .75rem; color: var(--muted); }
+.rate-ignored { opacity: .85; }
+.spark { display: block; width: 100%; height: 4.5rem; background: var(--bg); border-radius: .25rem; }
+.series { fill: none; stroke-width: 2; stroke-linejoin: round; }
+.baseline { stroke: var(--border); stroke-width: 1; vector-effect: non-scaling-stroke; }
+.line-success { stroke: var(--ok); stroke-width: 2; }
+.line-failure { stroke: var(--bad); stroke-width: 2; }
+.line-rejected { stroke: var(--warn); stroke-width: 2.5; }
+.line-ignored { stroke: var(--neutral); stroke-width: 1.5; }
+.table-wrap { overflow-x: auto; }
+table.latency { width: 100%; border-collapse: collapse; font-size: .85rem; }
+.latency th, .latency td { text-align: left; padding: .2rem .4rem .2rem 0; border-bottom: 1px solid var(--border); white-space: nowrap; }
+.latency .num { text-align: right; font-variant-numeric: tabular-nums; }
+.latency thead th { font-weight: 600; color: var(--muted); font-size: .75rem; }
+.bar-cell { width: 30%; min-width: 4rem; }
+.bar-track { position: relative; display: block; height: .55rem; background: var(--bg); border-radius: .3rem; overflow: hidden; }
+.bar-track.wide { height: .7rem; margin: .2rem 0 .3rem; }
+.bar { display: block; height: 100%; border-radius: .3rem; }
+.bar-success { background: var(--ok); }
+.bar-rejected { background: var(--warn); }
+.bar-failure { background: var(--bad); }
+.bar-log { background: var(--accent); }
+.bar-p50 { position: absolute; top: 0; bottom: 0; width: 2px; background: var(--fg); }
+.compare { font-weight: 600; }
+.big { font-size: 1rem; margin: 0; }
+.big .num { font-size: 1.6rem; font-variant-numeric: tabular-nums; }
+footer { padding: 0 clamp(.75rem, 3vw, 2rem) 2rem; color: var(--muted); font-size: .85rem; }
+footer ul { padding-left: 1.2rem; }
+.defs { position: absolute; width: 0; height: 0; overflow: hidden; }
+@media (max-width: 30rem) {
+  .bar-cell { display: none; }
+  .state-label { font-size: 1.35rem; }
+  .rates .num { font-size: 1.1rem; }
+}
+`;
+
+/** Escapes a string for an HTML attribute or text. */
+function escapeHtml(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** JSON safe to embed in a <script type="application/json"> block. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026');
+}
+
+export function renderPage(options: PageOptions): string {
+  const nonce = escapeHtml(options.nonce);
+  const data = escapeHtml(options.dataUrl);
+  const health = escapeHtml(options.healthUrl);
+  const config = scriptJson({ dataUrl: options.dataUrl, pollMs: options.pollMs });
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>breakerbox dashboard</title>
+<link rel="icon" type="image/svg+xml" href="${escapeHtml(options.iconUrl)}">
+<style nonce="${nonce}">${STYLE}</style>
+</head>
+<body data-connection="connecting">
+<a class="skip" href="#bb-main">Skip to the circuit breakers</a>
+<header class="page-head">
+  <h1>breakerbox <span class="sub">circuit breakers</span></h1>
+  <p id="bb-summary" class="summary">Loading…</p>
+  <div class="status">
+    <span id="bb-conn" role="status">Connecting…</span>
+    <span id="bb-updated"></span>
+    <button id="bb-pause" type="button" aria-pressed="false">Pause updates</button>
+  </div>
+</header>
+<div id="bb-alerts" class="alerts" aria-live="assertive" aria-atomic="true"></div>
+<main id="bb-main" tabindex="-1">
+  <div id="bb-tiles" class="tiles"></div>
+  <noscript><p>This dashboard needs JavaScript. The same data is at <a href="${data}">${data}</a> and <a href="${health}">${health}</a>.</p></noscript>
+</main>
+<footer>
+  <h2 class="visually-hidden">About this page</h2>
+  <ul>
+    <li>States: ✓ Closed (calls go through) · ◐ Half-open (probe calls test recovery) · ✕ Open (calls fail fast). ★ Critical: while open, <a href="${health}/ready">${health}/ready</a> answers 503.</li>
+    <li>Updates every second from <a href="${data}">${data}</a>. Rates are deltas of the lifetime call counters; latency percentiles come from bucket deltas of the duration histograms over the last minute.</li>
+    <li>Log-noise reduction = suppressed / (suppressed + emitted) log events: failures and rejections are counted, not logged one by one.</li>
+  </ul>
+</footer>
+<svg class="defs" aria-hidden="true" focusable="false" width="0" height="0">
+  <defs>
+    <pattern id="bb-pat-open" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+      <rect class="pat-open-bg" width="8" height="8"></rect>
+      <rect class="pat-open-fg" width="2.5" height="8"></rect>
+    </pattern>
+    <pattern id="bb-pat-half" width="6" height="6" patternUnits="userSpaceOnUse">
+      <rect class="pat-half-bg" width="6" height="6"></rect>
+      <circle class="pat-half-fg" cx="3" cy="3" r="1.3"></circle>
+    </pattern>
+  </defs>
+</svg>
+<script type="application/json" id="bb-config">${config}</script>
+<script nonce="${nonce}">${CLIENT_SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+/** A small breaker icon (three bars and a switch), served by the service itself. */
+export const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f2328"/><path d="M8 24V8h4v16zM20 24V8h4v16z" fill="#3fb950"/><path d="M12 17l8-6" stroke="#f6f8fa" stroke-width="2.5" stroke-linecap="round"/></svg>`;

@@ -1,0 +1,60 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** Every error answer has this shape: a stable code and a message naming the problem. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+/** A 4xx/5xx the route decided on; `onError` renders it as JSON, never with a stack. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): Response {
+  return c.json<ErrorBody>({ error: code, message, ...extra }, status);
+}
+
+/** Reads a JSON object body, answering 415/400 with a message that names the problem. */
+export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(type.trim())) {
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      'the request body must be JSON (Content-Type: application/json)',
+    );
+  }
+  const raw = await c.req.text();
+  if (raw.trim() === '')
+    throw new HttpError(400, 'invalid_json', 'the request body is empty; expected a JSON object');
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      'invalid_json',
+      `the request body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, 'invalid_body', 'the request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}

@@ -1,0 +1,67 @@
+import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { BreakerRegistry } from '../breaker/index.js';
+import { INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION } from '../telemetry/index.js';
+import { BreakerDurationProducer } from './breaker-duration-producer.js';
+
+export interface OpenTelemetryOptions {
+  serviceName: string;
+  tracesExporter: 'otlp' | 'console' | 'none';
+  prometheusHost: string;
+  prometheusPort: number;
+  registry: BreakerRegistry;
+}
+
+export interface OpenTelemetryHandle {
+  tracer: Tracer;
+  meter: Meter;
+  /** Flushes spans and stops the metrics server. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry SDK: Prometheus metrics on host:port (with the breakers'
+ * duration histograms served by a metric producer) and traces per OTEL_TRACES_EXPORTER.
+ * OTLP endpoint, headers, protocol and sampling come from the standard OTEL_* variables.
+ */
+export function startOpenTelemetry(options: OpenTelemetryOptions): OpenTelemetryHandle {
+  const resource = resourceFromAttributes({
+    [ATTR_SERVICE_NAME]: options.serviceName,
+    [ATTR_SERVICE_VERSION]: INSTRUMENTATION_VERSION,
+  });
+  const prometheus = new PrometheusExporter({
+    host: options.prometheusHost,
+    port: options.prometheusPort,
+    metricProducers: [new BreakerDurationProducer(options.registry)],
+    // Keep series to the labels the contract names; the scope is always breakerbox.
+    withoutScopeInfo: true,
+  });
+  let spanProcessors: SpanProcessor[] | undefined;
+  if (options.tracesExporter === 'none') spanProcessors = [];
+  else if (options.tracesExporter === 'console') {
+    spanProcessors = [new SimpleSpanProcessor(new ConsoleSpanExporter())];
+  } // 'otlp': the SDK builds the exporter from OTEL_EXPORTER_OTLP_* itself.
+
+  const sdk = new NodeSDK({
+    resource,
+    autoDetectResources: false,
+    metricReader: prometheus,
+    spanProcessors,
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  sdk.start();
+  return {
+    tracer: trace.getTracer(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION),
+    meter: metrics.getMeter(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION),
+    shutdown: () => sdk.shutdown(),
+  };
+}

@@ -1,0 +1,39 @@
+import { trace, context } from '@opentelemetry/api';
+import { pino, type Logger } from 'pino';
+
+/**
+ * JSON logs (pino) carrying the active trace and span ids, so a state-change line can be
+ * joined to the request that caused it. Authorization headers and Redis URLs are redacted
+ * wherever they might appear.
+ */
+export function createLogger(
+  level: string,
+  serviceName: string,
+  destination?: pino.DestinationStream,
+): Logger {
+  return pino(
+    {
+      level,
+      base: { service: serviceName },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: [
+          'authorization',
+          'headers.authorization',
+          'req.headers.authorization',
+          'redisUrl',
+          'url',
+          'password',
+        ],
+        censor: '[redacted]',
+      },
+      mixin() {
+        const span = trace.getSpan(context.active());
+        if (span === undefined) return {};
+        const { traceId, spanId } = span.spanContext();
+        return { trace_id: traceId, span_id: spanId };
+      },
+    },
+    destination,
+  );
+}

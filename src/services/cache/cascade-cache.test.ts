@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { CircuitOpenError, CircuitState } from '../../index.js';
+import { CascadeCache, type LookupResult } from './cascade-cache.js';
+import { L1Cache } from './l1-cache.js';
+import type { L2GetResult, L2WriteResult, RedisStore } from './redis-store.js';
+
+/** An L2 whose answers the test controls, including when they arrive. */
+class FakeL2 {
+  readonly calls: string[] = [];
+  getResult: L2GetResult = { status: 'miss' };
+  writeResult: L2WriteResult = { status: 'ok' };
+  hold = false;
+  private held: Array<() => void> = [];
+  closed = 0;
+
+  async get(key: string): Promise<L2GetResult> {
+    this.calls.push(`get ${key}`);
+    const result = this.getResult;
+    if (this.hold) await new Promise<void>((r) => this.held.push(r));
+    return result;
+  }
+  async setJson(key: string, json: string, ttlMs: number): Promise<L2WriteResult> {
+    this.calls.push(`set ${key} ${json} ${ttlMs}`);
+    return this.writeResult;
+  }
+  async delete(key: string): Promise<L2WriteResult> {
+    this.calls.push(`del ${key}`);
+    return this.writeResult;
+  }
+  async close(): Promise<void> {
+    this.closed++;
+  }
+  release(): void {
+    for (const r of this.held.splice(0)) r();
+  }
+}
+
+const OPEN = {
+  status: 'skipped',
+  error: new CircuitOpenError('redis_cache', CircuitState.Open, 1),
+} as const;
+
+function setup(options: { l1MaxTtlMs?: number } = {}) {
+  const l2 = new FakeL2();
+  const l1 = new L1Cache();
+  const lookups: LookupResult[] = [];
+  const cache = new CascadeCache({
+    l1,
+    l2: l2 as unknown as RedisStore,
+    defaultTtlMs: 60_000,
+    maxTtlMs: 120_000,
+    onLookup: (r) => lookups.push(r),
+    ...options,
+  });
+  return { l1, l2, cache, lookups };
+}
+
+describe('CascadeCache', () => {
+  it('serves L1 first without touching L2', async () => {
+    const { cache, l1, l2, lookups } = setup();
+    l1.set('k', { a: 1 });
+    expect(await cache.get('k')).toEqual({
+      entry: { value: { a: 1 }, source: 'l1' },
+      circuitOpen: false,
+      l2: 'not_needed',
+    });
+    expect(l2.calls).toEqual([]);
+    expect(lookups).toEqual(['l1']);
+  });
+
+  it('an L2 hit fills L1 for the remaining Redis TTL (capped)', async () => {
+    const { cache, l1, l2, lookups } = setup({ l1MaxTtlMs: 5_000 });
+    l2.getResult = { status: 'hit', value: [1], json: '[1]', ttlMs: 30_000 };
+    expect(await cache.get('k')).toEqual({
+      entry: { value: [1], source: 'l2' },
+      circuitOpen: false,
+      l2: 'hit',
+    });
+    expect(l1.get('k')?.value).toEqual([1]);
+    expect(await cache.get('k')).toMatchObject({ entry: { source: 'l1' } });
+    expect(lookups).toEqual(['l2', 'l1']);
+    expect(cache.stats()).toEqual({
+      lookups: { l1: 1, l2: 1, miss: 0 },
+      l2: { hit: 1, miss: 0, skipped: 0, error: 0 },
+    });
+  });
+
+  it('a miss says whether Redis was skipped by its breaker', async () => {
+    const { cache, l2 } = setup();
+    expect(await cache.get('k')).toEqual({ entry: undefined, circuitOpen: false, l2: 'miss' });
+    l2.getResult = OPEN;
+    expect(await cache.get('k')).toEqual({ entry: undefined, circuitOpen: true, l2: 'skipped' });
+    l2.getResult = { status: 'error', error: new Error('boom') };
+    expect(await cache.get('k')).toEqual({ entry: undefined, circuitOpen: false, l2: 'error' });
+    expect(cache.stats().lookups.miss).toBe(3);
+  });
+
+  it('set writes through: L1, then L2 with the TTL (capped)', async () => {
+    const { cache, l1, l2 } = setup();
+    expect(await cache.set('k', { v: 1 }, 1_000_000)).toEqual({
+      l1: true,
+      l2: true,
+      circuitOpen: false,
+      pendingInvalidation: false,
+    });
+    expect(l1.get('k')?.value).toEqual({ v: 1 });
+    expect(l2.calls).toEqual(['set k {"v":1} 120000']);
+    await cache.set('d', 1);
+    expect(l2.calls[1]).toBe('set d 1 60000');
+  });
+
+  it('set while Redis is skipped still stores in L1 and reports it', async () => {
+    const { cache, l2 } = setup();
+    l2.writeResult = OPEN;
+    expect(await cache.set('k', 'v')).toEqual({
+      l1: true,
+      l2: false,
+      circuitOpen: true,
+      pendingInvalidation: true,
+    });
+    expect(await cache.get('k')).toMatchObject({ entry: { value: 'v', source: 'l1' } });
+  });
+
+  it('delete removes from both levels', async () => {
+    const { cache, l1, l2 } = setup();
+    l1.set('k', 1);
+    expect(await cache.delete('k')).toEqual({
+      l1: true,
+      l2: true,
+      circuitOpen: false,
+      pendingInvalidation: false,
+    });
+    expect(l1.has('k')).toBe(false);
+    l2.writeResult = { status: 'error', error: new Error('down') };
+    expect(await cache.delete('k')).toEqual({
+      l1: true,
+      l2: false,
+      circuitOpen: false,
+      pendingInvalidation: true,
+    });
+  });
+
+  it('a read that overlaps a delete never copies the old value into L1', async () => {
+    const { cache, l1, l2 } = setup();
+    l2.getResult = { status: 'hit', value: 'old', json: '"old"', ttlMs: 10_000 };
+    l2.hold = true;
+    const read = cache.get('k');
+    await cache.delete('k');
+    l2.release();
+    expect((await read).entry?.value).toBe('old'); // concurrent: either answer is fine
+    expect(l1.has('k')).toBe(false); // but it must not outlive the delete
+    l2.hold = false;
+    l2.getResult = { status: 'miss' };
+    expect((await cache.get('k')).entry).toBeUndefined();
+  });
+
+  it('a read that overlaps a set never overwrites the newer L1 value', async () => {
+    const { cache, l1, l2 } = setup();
+    l2.getResult = { status: 'hit', value: 'old', json: '"old"', ttlMs: 10_000 };
+    l2.hold = true;
+    const reads = [cache.get('k'), cache.get('k')];
+    await cache.set('k', 'new');
+    l2.release();
+    await Promise.all(reads);
+    expect(l1.get('k')?.value).toBe('new');
+    // Bookkeeping is dropped once nobody reads the key: a later read fills L1 again.
+    l1.delete('k');
+    l2.hold = false;
+    await cache.get('k');
+    expect(l1.get('k')?.value).toBe('old');
+  });
+
+  it('rejects values that are not JSON and TTLs that are not positive', async () => {
+    const { cache, l2 } = setup();
+    await expect(cache.set('k', undefined)).rejects.toThrow(TypeError);
+    await expect(cache.set('k', 1, 0)).rejects.toThrow(RangeError);
+    expect(l2.calls).toEqual([]);
+  });
+
+  it('a throwing lookup hook does not break reads', async () => {
+    const l2 = new FakeL2();
+    const cache = new CascadeCache({
+      l1: new L1Cache(),
+      l2: l2 as unknown as RedisStore,
+      onLookup: () => {
+        throw new Error('telemetry bug');
+      },
+    });
+    expect(await cache.get('k')).toMatchObject({ entry: undefined });
+  });
+
+  it('close() closes L2 once', async () => {
+    const { cache, l2 } = setup();
+    await Promise.all([cache.close(), cache.close()]);
+    expect(l2.closed).toBe(1);
+  });
+});

@@ -1,0 +1,279 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CircuitState } from '../../src/index.js';
+import type { CacheGetResult } from '../../src/services/cache/index.js';
+import { stopAllRedis } from '../support/redis-server.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { CacheHarness, type HarnessOptions } from './harness.js';
+
+// Real redis-server processes behind a FaultProxy; real command timeouts (150 ms); the
+// breaker's clock is a FakeClock, so recovery needs no sleeping.
+
+const harnesses: CacheHarness[] = [];
+async function start(options: HarnessOptions = {}): Promise<CacheHarness> {
+  const h = await CacheHarness.start(options);
+  harnesses.push(h);
+  return h;
+}
+
+afterEach(async () => {
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+afterAll(() => stopAllRedis());
+
+describe('Redis outages through a fault proxy', () => {
+  it('SIGKILL mid-traffic: no unhandled rejection, L1 keeps answering, the breaker opens', async () => {
+    const h = await start({ failureThreshold: 5 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (let i = 0; i < 10; i++) await h.cache.set(`hot:${i}`, { i });
+      let killed = false;
+      let hotServed = 0;
+      let ops = 0;
+      const worker = async (w: number): Promise<void> => {
+        const until = performance.now() + 600;
+        for (let n = 0; performance.now() < until; n++) {
+          const hot = await h.cache.get(`hot:${n % 10}`);
+          expect(hot.entry).toEqual({ value: { i: n % 10 }, source: 'l1' });
+          hotServed++;
+          await h.cache.get(`cold:${w}:${n}`); // needs Redis
+          await h.cache.set(`new:${w}:${n}`, n);
+          ops += 3;
+          await sleep(2);
+        }
+      };
+      const killer = (async () => {
+        await sleep(150);
+        await h.redis.kill('SIGKILL');
+        killed = true;
+      })();
+      await Promise.all([worker(0), worker(1), worker(2), worker(3), killer]);
+      expect(killed).toBe(true);
+      expect(ops).toBeGreaterThan(100);
+      expect(hotServed).toBeGreaterThan(30);
+      expect(h.transitions).toContainEqual({ from: 'closed', to: 'open' });
+      expect(h.breaker.state).toBe(CircuitState.Open);
+      // While open: answers keep coming, fast, with the circuit flag on Redis misses.
+      const started = performance.now();
+      const miss = await h.cache.get('cold:after');
+      expect(miss).toEqual({ entry: undefined, circuitOpen: true, l2: 'skipped' });
+      expect((await h.cache.get('hot:3')).entry?.value).toEqual({ i: 3 });
+      expect(performance.now() - started).toBeLessThan(20);
+      await sleep(20); // let any stray rejection surface
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('blackhole: opens after the threshold, then not one byte reaches the proxy', async () => {
+    const h = await start({ failureThreshold: 5, commandTimeoutMs: 150, socketTimeoutMs: 300 });
+    await h.cache.set('k', 'v'); // L1 + Redis
+    await h.proxy.setMode('blackhole');
+    const first = performance.now();
+    for (let i = 0; i < 5; i++) {
+      // Timeouts; once the client gives up on the dead socket, immediate connection errors.
+      const r = await h.cache.get(`miss:${i}`);
+      expect(r).toEqual({ entry: undefined, circuitOpen: false, l2: 'error' });
+      if (i === 0) expect(performance.now() - first).toBeGreaterThanOrEqual(140);
+    }
+    expect(h.breaker.state).toBe(CircuitState.Open);
+    expect(h.breaker.metrics().calls.failure).toBe(5);
+
+    h.proxy.resetCounters();
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) {
+      expect((await h.cache.get(`miss:${i}`)).circuitOpen).toBe(true);
+      expect(await h.cache.set(`s:${i}`, i)).toMatchObject({
+        l1: true,
+        l2: false,
+        circuitOpen: true,
+      });
+      expect(await h.cache.delete(`d:${i}`)).toMatchObject({ l2: false, circuitOpen: true });
+      expect((await h.cache.get('k')).entry).toEqual({ value: 'v', source: 'l1' });
+    }
+    expect(performance.now() - started).toBeLessThan(500); // 400 calls, none waited on Redis
+    // Outlive the client's socket timeout too: its reconnect must not send a byte either.
+    await sleep(400);
+    expect(h.proxy.stats().bytesFromClients).toBe(0);
+    expect(h.breaker.metrics().calls.rejected).toBe(300);
+  });
+
+  it('slow answers past the command timeout are failures', async () => {
+    const h = await start({ failureThreshold: 5, commandTimeoutMs: 150 });
+    await h.proxy.setMode('delay', { delayMs: 400 });
+    const results: CacheGetResult[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      results.push(await h.cache.get(`slow:${i}`));
+      expect(performance.now() - started).toBeLessThan(390); // did not wait for the answer
+    }
+    expect(results.every((r) => r.l2 === 'error' && r.entry === undefined)).toBe(true);
+    expect(h.breaker.metrics()).toMatchObject({ state: 'open', calls: { failure: 5, success: 0 } });
+    expect(h.proxy.stats().bytesFromClients).toBeGreaterThan(0); // they did reach Redis
+  });
+
+  it('Redis restarts: after the recovery timeout one probe closes the circuit', async () => {
+    const h = await start({ failureThreshold: 3 });
+    await h.redis.kill('SIGKILL');
+    for (let i = 0; i < 3; i++) await h.cache.get(`k${i}`);
+    expect(h.breaker.state).toBe(CircuitState.Open);
+    await h.redis.restart();
+    await h.waitReady();
+    expect((await h.cache.get('still-open')).circuitOpen).toBe(true); // timeout not over yet
+    expect(await h.scriptCalls()).toBe(0);
+
+    h.passRecoveryTimeout();
+    expect(await h.cache.get('probe')).toEqual({
+      entry: undefined,
+      circuitOpen: false,
+      l2: 'miss',
+    });
+    expect(h.breaker.state).toBe(CircuitState.Closed);
+    expect(await h.scriptCalls()).toBe(1);
+    expect(h.transitions).toEqual([
+      { from: 'closed', to: 'open' },
+      { from: 'open', to: 'half_open' },
+      { from: 'half_open', to: 'closed' },
+    ]);
+    await h.cache.set('after', 1);
+    expect(await h.rawValue('after')).toBe('1');
+  });
+
+  it.each([1, 3])(
+    'after the recovery timeout, 50 concurrent requests send exactly %i probe(s) to Redis',
+    async (n) => {
+      const h = await start({ failureThreshold: 3, halfOpenMaxCalls: n });
+      // Bytes one GET of a 6-character key costs on the wire (script already cached).
+      await h.cache.get('key:00');
+      h.proxy.resetCounters();
+      await h.cache.get('key:01');
+      const bytesPerGet = h.proxy.stats().bytesFromClients;
+      expect(bytesPerGet).toBeGreaterThan(0);
+
+      await h.openWithRefusedConnections(3);
+      await h.proxy.setMode('pass');
+      await h.waitReady();
+      await h.resetRedisStats();
+      h.proxy.resetCounters();
+
+      h.passRecoveryTimeout();
+      const keys = Array.from({ length: 50 }, (_, i) => `key:${String(i).padStart(2, '0')}`);
+      const results = await Promise.all(keys.map((k) => h.cache.get(k)));
+
+      expect(await h.scriptCalls()).toBe(n);
+      expect(h.proxy.stats().bytesFromClients).toBe(n * bytesPerGet);
+      expect(results.filter((r) => r.l2 === 'miss')).toHaveLength(n);
+      expect(results.filter((r) => r.circuitOpen)).toHaveLength(50 - n);
+      expect(h.breaker.state).toBe(CircuitState.Closed);
+      expect(h.breaker.metrics().calls.rejected).toBe(50 - n);
+    },
+  );
+
+  it('cache misses in HALF_OPEN close the circuit', async () => {
+    const h = await start({ failureThreshold: 3, halfOpenMaxCalls: 2 });
+    await h.openWithRefusedConnections(3);
+    await h.proxy.setMode('pass');
+    await h.waitReady();
+    h.passRecoveryTimeout();
+    expect((await h.cache.get('absent:1')).l2).toBe('miss');
+    expect(h.breaker.state).toBe(CircuitState.HalfOpen);
+    expect((await h.cache.get('absent:2')).l2).toBe('miss');
+    expect(h.breaker.state).toBe(CircuitState.Closed);
+  });
+});
+
+describe('no stale reads after recovery', () => {
+  it('a DELETE during an outage never lets the old value come back', async () => {
+    const h = await start({ failureThreshold: 3 });
+    await h.cache.set('a', 'old-a');
+    await h.cache.set('b', 'old-b');
+    await h.proxy.setMode('refuse');
+    // 'a' is deleted while the breaker is still closed (the DEL fails), 'b' once it is open.
+    expect(await h.cache.delete('a')).toMatchObject({ l1: true, l2: false, circuitOpen: false });
+    for (let i = 0; i < 3; i++) await h.cache.get(`x${i}`);
+    expect(h.breaker.state).toBe(CircuitState.Open);
+    expect(await h.cache.delete('b')).toMatchObject({ l1: true, l2: false, circuitOpen: true });
+    expect(await h.rawValue('a')).toBe('"old-a"'); // Redis still has both old values
+    expect(await h.rawValue('b')).toBe('"old-b"');
+    expect((await h.cache.get('a')).entry).toBeUndefined();
+
+    await h.proxy.setMode('pass');
+    await h.waitReady();
+    h.passRecoveryTimeout();
+    // The probe is the read of 'a': it applies the pending delete instead of serving 'old-a'.
+    expect(await h.cache.get('a')).toEqual({ entry: undefined, circuitOpen: false, l2: 'miss' });
+    expect(h.breaker.state).toBe(CircuitState.Closed);
+    expect((await h.cache.get('b')).entry).toBeUndefined();
+    await waitFor(() => h.store.stats().pendingInvalidations === 0);
+    expect(await h.rawValue('a')).toBeNull();
+    expect(await h.rawValue('b')).toBeNull();
+    for (let i = 0; i < 5; i++) expect((await h.cache.get('b')).entry).toBeUndefined();
+  });
+
+  it('the background flush applies pending deletes as soon as the circuit closes', async () => {
+    const h = await start({ failureThreshold: 3 });
+    for (const k of ['p', 'q', 'r']) await h.cache.set(k, `old-${k}`);
+    await h.openWithRefusedConnections(3);
+    for (const k of ['p', 'q', 'r']) await h.cache.delete(k);
+    expect(h.store.stats().pendingInvalidations).toBe(3);
+    await h.proxy.setMode('pass');
+    await h.waitReady();
+    h.passRecoveryTimeout();
+    await h.cache.get('unrelated'); // the probe closes the circuit; the flush follows
+    await waitFor(() => h.store.stats().pendingInvalidations === 0);
+    for (const k of ['p', 'q', 'r']) expect(await h.rawValue(k)).toBeNull();
+  });
+
+  it('an overwrite that could not reach Redis never lets the old value come back', async () => {
+    const h = await start({ failureThreshold: 3 });
+    await h.cache.set('k', 'v1');
+    await h.openWithRefusedConnections(3);
+    expect(await h.cache.set('k', 'v2')).toMatchObject({ l1: true, l2: false, circuitOpen: true });
+    expect((await h.cache.get('k')).entry).toEqual({ value: 'v2', source: 'l1' });
+    h.l1.clear(); // L1 evicted it (or another instance asks): only Redis's stale 'v1' is left
+    expect((await h.cache.get('k')).entry).toBeUndefined();
+    await h.proxy.setMode('pass');
+    await h.waitReady();
+    h.passRecoveryTimeout();
+    expect((await h.cache.get('k')).entry).toBeUndefined();
+    expect(await h.rawValue('k')).toBeNull();
+  });
+
+  it('a write that timed out but landed late is not served either', async () => {
+    const h = await start({ failureThreshold: 5, commandTimeoutMs: 150 });
+    await h.cache.set('k', 'v1');
+    await h.proxy.setMode('delay', { delayMs: 300 });
+    expect(await h.cache.set('k', 'v2')).toMatchObject({ l2: false, pendingInvalidation: true });
+    await h.proxy.setMode('pass'); // the delayed SET now reaches Redis
+    await waitFor(async () => (await h.rawValue('k')) === '"v2"');
+    h.l1.clear();
+    expect((await h.cache.get('k')).entry).toBeUndefined(); // deleted, not trusted
+    expect(await h.rawValue('k')).toBeNull();
+    await h.cache.set('k', 'v3');
+    expect((await h.cache.get('k')).entry).toEqual({ value: 'v3', source: 'l1' });
+  });
+
+  it('too many pending invalidations fall back to a generation bump', async () => {
+    const h = await start({ failureThreshold: 3, maxPendingInvalidations: 3 });
+    const keys = ['k1', 'k2', 'k3', 'k4', 'k5'];
+    for (const k of keys) await h.cache.set(k, `old-${k}`);
+    await h.openWithRefusedConnections(3);
+    for (const k of keys) await h.cache.delete(k);
+    expect(h.store.stats()).toMatchObject({
+      generationBumpPending: true,
+      invalidationOverflows: 1,
+    });
+    await h.proxy.setMode('pass');
+    await h.waitReady();
+    h.passRecoveryTimeout();
+    for (const k of keys) expect((await h.cache.get(k)).entry).toBeUndefined();
+    expect(await h.direct((r) => r.get(h.store.generationKey))).toBe('1');
+    expect(await h.rawValue('k1', 0)).toBe('"old-k1"'); // unreachable now; expires by its TTL
+    await h.cache.set('k1', 'new');
+    expect(await h.rawValue('k1', 1)).toBe('"new"');
+    h.l1.clear();
+    expect((await h.cache.get('k1')).entry).toEqual({ value: 'new', source: 'l2' });
+  });
+});
