@@ -53,10 +53,14 @@ if [ -n "$warning" ]; then
   script="$script s|$WARNING_PLACEHOLDER|$(sed_escape "$warning")|g;"
 fi
 
+render() {
+  if [ -n "$script" ]; then sed -e "$script" "$SRC"; else cat "$SRC"; fi
+}
+
 if [ "${1:-}" = '--render-only' ]; then
-  sed -e "$script" "$SRC"
+  render
   exit 0
 fi
 
-sed -e "$script" "$SRC" >"$OUT"
+render >"$OUT"
 exec /bin/alertmanager --config.file="$OUT" "$@"

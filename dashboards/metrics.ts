@@ -27,7 +27,10 @@ export const SERVICE_METRICS = {
   embeddingDuration: 'breakerbox_embedding_duration',
 } as const;
 
-const HISTOGRAMS: readonly string[] = [BREAKER_METRICS.callDuration, SERVICE_METRICS.embeddingDuration];
+const HISTOGRAMS: readonly string[] = [
+  BREAKER_METRICS.callDuration,
+  SERVICE_METRICS.embeddingDuration,
+];
 
 /** Every series name a query may use (histograms expanded), plus the exporter's target_info. */
 export const KNOWN_METRIC_NAMES: readonly string[] = [

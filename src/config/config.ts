@@ -54,43 +54,32 @@ export interface Config {
   };
 }
 
-const blankIsUnset = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
 const integer = (min: number, max: number) =>
-  z.preprocess(
-    blankIsUnset,
-    z
-      .string()
-      .regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`)
-      .transform(Number)
-      .pipe(
-        z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
-      ),
-  );
+  z
+    .string()
+    .regex(/^\s*\d+\s*$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const seconds = (min: number) =>
-  z.preprocess(
-    blankIsUnset,
-    z
-      .string()
-      .regex(/^\s*\d+(\.\d+)?\s*$/, 'must be a number of seconds (fractions allowed)')
-      .transform(Number)
-      .pipe(
-        z
-          .number()
-          .min(min, `must be at least ${min} seconds`)
-          .max(86_400 * 365, 'is too large'),
-      ),
-  );
+  z
+    .string()
+    .regex(/^\s*\d+(\.\d+)?\s*$/, 'must be a number of seconds (fractions allowed)')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, `must be at least ${min} seconds`)
+        .max(86_400 * 365, 'is too large'),
+    );
 
 const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
   z.preprocess(
-    (v) => (typeof blankIsUnset(v) === 'string' ? (v as string).trim().toLowerCase() : undefined),
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
     z.enum(values, { message: `must be one of: ${values.join(', ')}` }),
   );
 
-const text = z.preprocess(blankIsUnset, z.string());
+const text = z.string();
 
 const schema = z.object({
   HOST: text.default('0.0.0.0'),
@@ -118,7 +107,11 @@ const schema = z.object({
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  // A blank variable counts as unset, so `FOO=` in a compose file means "use the default".
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
+  const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');

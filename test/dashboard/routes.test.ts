@@ -124,11 +124,14 @@ describe('GET /dashboard', () => {
     expect(html).toContain('href="/dashboard/icon.svg"');
     expect(html).toContain('href="/health"');
     const nested = new Hono();
-    nested.route('/ops/breakers', dashboardRoutes({
-      registry: current.registry,
-      history: current.history,
-      telemetry: current.telemetry,
-    }));
+    nested.route(
+      '/ops/breakers',
+      dashboardRoutes({
+        registry: current.registry,
+        history: current.history,
+        telemetry: current.telemetry,
+      }),
+    );
     const other = await (await nested.request('/ops/breakers')).text();
     expect(other).toContain('"dataUrl":"/ops/breakers/data"');
     expect(other).toContain('href="/ops/health"');
@@ -227,7 +230,14 @@ describe('GET /dashboard/data', () => {
 describe('histogramDelta', () => {
   it('subtracts bucket by bucket', () => {
     const n = DURATION_BOUNDARIES_SECONDS.length + 1;
-    const base = { boundaries: DURATION_BOUNDARIES_SECONDS, counts: Array<number>(n).fill(1), count: n, sum: 1, min: 0.1, max: 2 };
+    const base = {
+      boundaries: DURATION_BOUNDARIES_SECONDS,
+      counts: Array<number>(n).fill(1),
+      count: n,
+      sum: 1,
+      min: 0.1,
+      max: 2,
+    };
     const now = { ...base, counts: Array<number>(n).fill(3), count: 3 * n, sum: 4 };
     const d = histogramDelta(now, base);
     expect(d.counts.every((c) => c === 2)).toBe(true);

@@ -20,7 +20,10 @@ interface Route {
 }
 interface AlertmanagerConfig {
   route: Route;
-  receivers: Array<{ name: string; webhook_configs?: Array<{ url: string; send_resolved?: boolean }> }>;
+  receivers: Array<{
+    name: string;
+    webhook_configs?: Array<{ url: string; send_resolved?: boolean }>;
+  }>;
   inhibit_rules: Array<{ source_matchers: string[]; target_matchers: string[]; equal: string[] }>;
 }
 const config = parseYaml(readFileSync(repoPath(CONFIG), 'utf8')) as AlertmanagerConfig;
@@ -108,7 +111,10 @@ describe('render-config.sh (the compose entrypoint)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bb-am-'));
     try {
       writeFileSync(path.join(dir, 'alertmanager.yml'), result.stdout);
-      const check = run(requireTool('amtool'), ['check-config', path.join(dir, 'alertmanager.yml')]);
+      const check = run(requireTool('amtool'), [
+        'check-config',
+        path.join(dir, 'alertmanager.yml'),
+      ]);
       expect(check.status, check.output).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -241,7 +247,10 @@ describe('alertmanager, live: inhibition stops a flapping circuit from paging tw
     while (Date.now() < deadline) {
       const got = (await (await fetch(`${base}/api/v2/alerts`)).json()) as ApiAlert[];
       states = Object.fromEntries(got.map((a) => [key(a), a.status.state]));
-      if (got.length === 5 && states['CriticalCircuitOpenedBriefly/embedding_service'] === 'suppressed') {
+      if (
+        got.length === 5 &&
+        states['CriticalCircuitOpenedBriefly/embedding_service'] === 'suppressed'
+      ) {
         if (states['CircuitHighRejectionRate/embedding_service'] === 'suppressed') break;
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -131,7 +131,9 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { x: { image: 'a', healthcheck: { interval: 'soon' } } } })).toBe(
       false,
     );
-    expect(validate({ services: { x: { image: 'a', deploy: { replicas: 'three' } } } })).toBe(false);
+    expect(validate({ services: { x: { image: 'a', deploy: { replicas: 'three' } } } })).toBe(
+      false,
+    );
     expect(validate({ services: { x: { imag: 'a' } } })).toBe(false);
   });
 
@@ -155,7 +157,10 @@ describe('docker-compose.yml', () => {
   it.each(services)('%s uses a pinned image or the local build', (name, service) => {
     if (service.build !== undefined) {
       const build = typeof service.build === 'string' ? { context: service.build } : service.build;
-      const dockerfile = path.join(repoPath(build.context ?? '.'), build.dockerfile ?? 'Dockerfile');
+      const dockerfile = path.join(
+        repoPath(build.context ?? '.'),
+        build.dockerfile ?? 'Dockerfile',
+      );
       expect(existsSync(dockerfile), dockerfile).toBe(true);
       return;
     }
@@ -172,8 +177,10 @@ describe('docker-compose.yml', () => {
       // Either no host port (ephemeral) or a range with room for every replica.
       if (published === undefined || published === '') continue;
       const range = /^(\d+)-(\d+)$/.exec(published);
-      expect(range, `fixed host port ${published} cannot serve ${service.deploy?.replicas} replicas`)
-        .not.toBeNull();
+      expect(
+        range,
+        `fixed host port ${published} cannot serve ${service.deploy?.replicas} replicas`,
+      ).not.toBeNull();
       expect(Number(range![2]) - Number(range![1]) + 1).toBeGreaterThanOrEqual(
         service.deploy!.replicas!,
       );
@@ -210,7 +217,9 @@ describe('docker-compose.yml', () => {
       const deps = service.depends_on;
       if (deps === undefined) continue;
       expect(Array.isArray(deps), `${name}: use the long depends_on form`).toBe(false);
-      for (const [dep, { condition }] of Object.entries(deps as Record<string, { condition: string }>)) {
+      for (const [dep, { condition }] of Object.entries(
+        deps as Record<string, { condition: string }>,
+      )) {
         expect(compose.services[dep], `${name} depends on unknown ${dep}`).toBeDefined();
         if (condition === 'service_healthy') {
           expect(compose.services[dep]?.healthcheck, `${dep} has no health check`).toBeDefined();
@@ -233,8 +242,8 @@ describe('docker-compose.yml', () => {
     expect(containerPath(prometheus, './prometheus/rules/alerts.yml')).toBe(
       path.posix.join(path.posix.dirname(configFlag!), 'rules/alerts.yml'),
     );
-    const alertmanagerTarget = readPrometheusConfig().alerting?.alertmanagers?.[0]
-      ?.static_configs?.[0]?.targets[0];
+    const alertmanagerTarget =
+      readPrometheusConfig().alerting?.alertmanagers?.[0]?.static_configs?.[0]?.targets[0];
     expect(alertmanagerTarget?.split(':')[0]).toBe('alertmanager');
   });
 
@@ -257,7 +266,9 @@ describe('docker-compose.yml', () => {
     const providers = parseYaml(
       readFileSync(repoPath('grafana', 'provisioning', 'dashboards', 'dashboards.yml'), 'utf8'),
     ) as { providers: Array<{ options: { path: string } }> };
-    expect(containerPath(grafana, './grafana/dashboards')).toBe(providers.providers[0]!.options.path);
+    expect(containerPath(grafana, './grafana/dashboards')).toBe(
+      providers.providers[0]!.options.path,
+    );
     const home = envOf(grafana).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
     expect(home).toBe(containerPath(grafana, './grafana/dashboards/circuit-breakers.json'));
     const datasources = parseYaml(

@@ -46,6 +46,8 @@ const dashboards: Array<[string, Dashboard]> = DASHBOARDS.map((d) => [
 type AnyPanel = NonNullable<Dashboard['panels']>[number] & {
   targets?: Array<{ datasource?: { uid?: string; type?: string }; expr?: string; refId?: string }>;
   description?: string;
+  repeat?: string;
+  fieldConfig?: { defaults?: { mappings?: unknown } };
   panels?: AnyPanel[];
 };
 

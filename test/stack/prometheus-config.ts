@@ -56,12 +56,12 @@ export function localPrometheusConfig(options: LocalPrometheusOptions): string {
   const job = config.scrape_configs?.find((c) => c.job_name === SERVICE_JOB);
   if (job === undefined) throw new Error(`prometheus.yml has no scrape job ${SERVICE_JOB}`);
   const scrapeInterval = options.scrapeInterval ?? '1s';
-  const { dns_sd_configs: _dns, ...rest } = job;
   const localJob: ScrapeConfig = {
-    ...rest,
+    ...job,
     scrape_interval: scrapeInterval,
     static_configs: [{ targets: [...options.targets] }],
   };
+  delete localJob.dns_sd_configs;
   const local: PrometheusConfig = {
     ...config,
     global: {
@@ -74,7 +74,9 @@ export function localPrometheusConfig(options: LocalPrometheusOptions): string {
     scrape_configs: [localJob],
   };
   if (options.alertmanagers !== undefined && options.alertmanagers.length > 0) {
-    local.alerting = { alertmanagers: [{ static_configs: [{ targets: [...options.alertmanagers] }] }] };
+    local.alerting = {
+      alertmanagers: [{ static_configs: [{ targets: [...options.alertmanagers] }] }],
+    };
   } else {
     delete local.alerting;
   }

@@ -67,11 +67,16 @@ describe('promtool', () => {
       const file = path.join(dir, 'prometheus.yml');
       writeFileSync(
         file,
-        localPrometheusConfig({ targets: ['127.0.0.1:9464', '127.0.0.1:9465'], scrapeInterval: '1s' }),
+        localPrometheusConfig({
+          targets: ['127.0.0.1:9464', '127.0.0.1:9465'],
+          scrapeInterval: '1s',
+        }),
       );
       const result = run(requireTool('promtool'), ['check', 'config', file], { cwd: dir });
       expect(result.status, result.output).toBe(0);
-      const local = parseYaml(readFileSync(file, 'utf8')) as ReturnType<typeof readPrometheusConfig>;
+      const local = parseYaml(readFileSync(file, 'utf8')) as ReturnType<
+        typeof readPrometheusConfig
+      >;
       const job = local.scrape_configs?.find((c) => c.job_name === SERVICE_JOB);
       expect(job?.static_configs?.[0]?.targets).toEqual(['127.0.0.1:9464', '127.0.0.1:9465']);
       expect(job?.dns_sd_configs).toBeUndefined();
@@ -148,17 +153,20 @@ describe('alert rules', () => {
 describe('rule expressions', () => {
   const recorded = new Set(records.map((r) => r.record!));
 
-  it.each(rules.map((r) => [r.name, r] as const))('%s uses known metrics and labels', (_n, rule) => {
-    const { metrics, labels } = promqlNames(rule.expr);
-    expect(metrics.size).toBeGreaterThan(0);
-    for (const metric of metrics) {
-      const known = KNOWN_METRIC_NAMES.includes(metric) || recorded.has(metric);
-      expect(known, `${rule.name}: unknown metric ${metric}`).toBe(true);
-    }
-    for (const label of labels) {
-      expect(KNOWN_LABELS, `${rule.name}: unknown label ${label}`).toContain(label);
-    }
-  });
+  it.each(rules.map((r) => [r.name, r] as const))(
+    '%s uses known metrics and labels',
+    (_n, rule) => {
+      const { metrics, labels } = promqlNames(rule.expr);
+      expect(metrics.size).toBeGreaterThan(0);
+      for (const metric of metrics) {
+        const known = KNOWN_METRIC_NAMES.includes(metric) || recorded.has(metric);
+        expect(known, `${rule.name}: unknown metric ${metric}`).toBe(true);
+      }
+      for (const label of labels) {
+        expect(KNOWN_LABELS, `${rule.name}: unknown label ${label}`).toContain(label);
+      }
+    },
+  );
 
   it('recording rules follow level:metric:operation and only alerts skip recorded series', () => {
     for (const record of records) {
@@ -173,9 +181,7 @@ describe('rule expressions', () => {
 });
 
 describe('unit test coverage (promtool test rules)', () => {
-  const alertTests = unitTests.flatMap((f) =>
-    f.tests.flatMap((t) => t.alert_rule_test ?? []),
-  );
+  const alertTests = unitTests.flatMap((f) => f.tests.flatMap((t) => t.alert_rule_test ?? []));
   const exprTests = unitTests.flatMap((f) => f.tests.flatMap((t) => t.promql_expr_test ?? []));
 
   it('load the rule files under test', () => {
@@ -185,8 +191,14 @@ describe('unit test coverage (promtool test rules)', () => {
 
   it.each(alerts.map((a) => [a.alert!]))('%s is tested both firing and not firing', (name) => {
     const mine = alertTests.filter((t) => t.alertname === name);
-    expect(mine.some((t) => (t.exp_alerts ?? []).length > 0), `${name} never fires`).toBe(true);
-    expect(mine.some((t) => (t.exp_alerts ?? []).length === 0), `${name} never silent`).toBe(true);
+    expect(
+      mine.some((t) => (t.exp_alerts ?? []).length > 0),
+      `${name} never fires`,
+    ).toBe(true);
+    expect(
+      mine.some((t) => (t.exp_alerts ?? []).length === 0),
+      `${name} never silent`,
+    ).toBe(true);
   });
 
   it('every expected page is for a critical breaker (a non-critical open must not page)', () => {

@@ -100,7 +100,9 @@ export function allPanels(panels: readonly RawPanel[] | undefined): RawPanel[] {
 export function listDashboardQueries(options: ExpandOptions = {}): StackQuery[] {
   const queries: StackQuery[] = [];
   for (const source of jsonFiles(DASHBOARD_DIR, '.json')) {
-    const dashboard = JSON.parse(readFileSync(path.join(REPO_ROOT, source), 'utf8')) as RawDashboard;
+    const dashboard = JSON.parse(
+      readFileSync(path.join(REPO_ROOT, source), 'utf8'),
+    ) as RawDashboard;
     const title = dashboard.title ?? source;
     for (const variable of dashboard.templating?.list ?? []) {
       if (variable.type !== 'query') continue;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,41 @@ function installExitHook(): void {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+let watchdogList: string | undefined;
+
+/**
+ * If this process is killed (a test timeout kills the worker: no 'exit' handlers run), a
+ * detached shell notices within a second and SIGKILLs every redis-server it started. A pid is
+ * only killed if its working directory is still the instance's private temp directory, so a
+ * recycled pid is never hit.
+ */
+function registerWithWatchdog(pid: number, dir: string): void {
+  if (watchdogList === undefined) {
+    const listDir = mkdtempSync(join(tmpdir(), 'bb-redis-watch-'));
+    watchdogList = join(listDir, 'pids');
+    appendFileSync(watchdogList, '');
+    const script = [
+      'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
+      'while read -r pid dir; do',
+      '  if [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$dir" ]; then kill -9 "$pid"; fi',
+      '  rm -rf "$dir"',
+      'done < "$2"',
+      'rm -rf "$3"',
+    ].join('\n');
+    const watchdog = spawn(
+      'sh',
+      ['-c', script, 'bb-redis-watchdog', String(process.pid), watchdogList, listDir],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    watchdog.on('error', () => {});
+    watchdog.unref();
+  }
+  appendFileSync(watchdogList, `${pid} ${dir}\n`);
+}
 
 /**
  * Sends PING over a raw socket; resolves true when the server answers (+PONG, or -NOAUTH from
@@ -147,6 +182,7 @@ export class RedisProcess {
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    if (child.pid !== undefined) registerWithWatchdog(child.pid, this.dir);
     let exitedFlag = false;
     this.exited = new Promise((resolve) => {
       child.once('exit', () => {

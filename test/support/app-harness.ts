@@ -1,0 +1,79 @@
+import { trace } from '@opentelemetry/api';
+import type { Hono } from 'hono';
+import { BreakerRegistry, CircuitBreaker } from '../../src/breaker/index.js';
+import { createApp } from '../../src/http/app.js';
+import { CascadeCache } from '../../src/services/cache/cascade-cache.js';
+import { L1Cache } from '../../src/services/cache/l1-cache.js';
+import { createRedisClient } from '../../src/services/cache/redis-client.js';
+import { RedisStore } from '../../src/services/cache/redis-store.js';
+import { EmbeddingService } from '../../src/services/embeddings/embedding-service.js';
+import { isEmbeddingFailure } from '../../src/services/embeddings/errors.js';
+import { RedisProcess } from './redis-server.js';
+import { makeModels } from './service-process.js';
+
+export const ADMIN_TOKEN = 'harness-admin-token-0123456789';
+
+export interface AppHarness {
+  app: Hono;
+  registry: BreakerRegistry;
+  redis: RedisProcess;
+  errors: unknown[];
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP app in process, over real dependencies: a private redis-server and the
+ * project's generated models. Requests go through `app.request()`, no sockets.
+ */
+export async function startAppHarness(
+  options: { bodyLimitBytes?: number } = {},
+): Promise<AppHarness> {
+  const redis = await RedisProcess.start();
+  const models = await makeModels();
+  const registry = new BreakerRegistry();
+  const redisBreaker = new CircuitBreaker({
+    name: 'redis_cache',
+    registry,
+    recoveryTimeout: 1_000,
+  });
+  const client = createRedisClient({ url: redis.url, commandTimeoutMs: 500 });
+  const cache = new CascadeCache({
+    l1: new L1Cache({ maxEntries: 1_000 }),
+    l2: new RedisStore({ client, breaker: redisBreaker, ownsClient: true }),
+  });
+  const embeddingBreaker = new CircuitBreaker({
+    name: 'embedding_service',
+    registry,
+    critical: true,
+    failureThreshold: 3,
+    isFailure: isEmbeddingFailure,
+  });
+  const embeddings = new EmbeddingService({
+    breaker: embeddingBreaker,
+    textModel: models.text,
+    codeModel: models.code,
+  });
+  const errors: unknown[] = [];
+  const app = createApp({
+    registry,
+    cache,
+    embeddings,
+    tracer: trace.getTracer('test'),
+    logger: { error: (fields) => errors.push(fields.err), info: () => undefined },
+    redisBreakerName: 'redis_cache',
+    bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024,
+    adminToken: ADMIN_TOKEN,
+  });
+  return {
+    app,
+    registry,
+    redis,
+    errors,
+    async close() {
+      await cache.close();
+      await embeddings.close();
+      for (const b of registry.list()) b.dispose();
+      await redis.stop();
+    },
+  };
+}
