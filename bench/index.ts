@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HeapResult, HeapSubject } from './heap.js';
@@ -50,10 +50,16 @@ const started = performance.now();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
 const versions = `breakerbox ${version('..')}, opossum ${version('opossum')}, cockatiel ${version('cockatiel')}, @opentelemetry/sdk-metrics ${version('@opentelemetry/sdk-metrics')}, mitata ${version('mitata')}`;
 console.log(`breakerbox benchmarks${quick ? ' (--quick: smoke run, numbers are rough)' : ''}`);
-console.log(`${machine}\n${versions}\n`);
+console.log(
+  `${machine}\n${versions}\nload average at the start: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
+);
 
 console.error('micro-benchmarks...');
 const micro = child<MicroResult>('micro', quick ? ['--quick'] : []);
+console.error('micro-benchmarks under the full NodeSDK...');
+const microNodeSdk = child<MicroResult>('micro', quick ? ['--quick', '--nodesdk'] : ['--nodesdk']);
 
 const heapCalls = quick ? 200_000 : 10_000_000;
 const heapSubjects: HeapSubject[] = ['breakerbox-sdk', 'breakerbox', 'cockatiel', 'opossum'];
@@ -64,31 +70,45 @@ for (const subject of heapSubjects) {
 }
 rmSync(work, { recursive: true, force: true });
 
-const byId = new Map<string, MicroCase>(micro.cases.map((c) => [c.id, c]));
-const get = (id: string): number => {
-  const c = byId.get(id);
-  if (c === undefined) throw new Error(`no result for ${id}`);
-  return c.ns;
-};
-const raw = get('raw');
+const lookup =
+  (result: MicroResult) =>
+  (id: string): number => {
+    const c: MicroCase | undefined = result.cases.find((k) => k.id === id);
+    if (c === undefined) throw new Error(`no result for ${id}`);
+    return c.ns;
+  };
+const get = lookup(micro);
+const getNodeSdk = lookup(microNodeSdk);
 
-console.log(
-  `## ns per call (median of ${micro.rounds} rounds of mitata's median; min_cpu_time ${micro.minCpuTimeMs} ms per round)\n`,
-);
-console.log(
-  table(
+function microTable(result: MicroResult): string {
+  const base = result.cases.find((c) => c.id === 'raw')!.ns;
+  return table(
     ['case', 'ns/call', 'x raw', 'round medians min..max'],
-    micro.cases.map((c) => [
+    result.cases.map((c) => [
       c.label,
       ns(c.ns),
-      c.id.startsWith('bb.try') ? 'sync' : x(c.ns / raw),
+      c.sync ? 'sync' : x(c.ns / base),
       `${ns(c.min)}..${ns(c.max)}`,
     ]),
     ['l', 'r', 'r', 'r'],
-  ),
-);
+  );
+}
 
-console.log(`\n## heap growth over closed-success calls (after full GC, scraped every 1M calls)\n`);
+console.log(
+  `## ns per call: MeterProvider + Prometheus reader + BreakerDurationProducer + BreakerTelemetry\n`,
+);
+console.log(
+  `Median of ${micro.rounds} rounds (after a warm-up round) of mitata's median; async cases timed in batches of ${micro.batch} awaited calls plus one event-loop turn; min_cpu_time ${micro.minCpuTimeMs} ms per case per round.\n`,
+);
+console.log(microTable(micro));
+console.log(
+  `\n## ns per call: the service's NodeSDK (global providers, AsyncLocalStorage context manager, tracer provider without exporter)\n`,
+);
+console.log(`Median of ${microNodeSdk.rounds} rounds, same method, separate process.\n`);
+console.log(microTable(microNodeSdk));
+console.log(
+  `\n## heap growth over sequential closed-success calls (one process each; full GC before and after; SDK scraped every 1M calls)\n`,
+);
 console.log(
   table(
     ['subject', 'calls', 'ns/call', 'heap before MiB', 'growth MiB', 'peak above MiB'],
@@ -115,9 +135,10 @@ const targets: string[][] = [
     pass(get('bb.closed.sdk') / ckClosed <= 1) +
       (get('bb.closed.sdk') / ckClosed <= 0.5 ? ' (stretch)' : ''),
   ],
+  ['closed bare / cockatiel closed', x(get('bb.closed.bare') / ckClosed), '(info)', ''],
   [
-    'closed bare / cockatiel closed',
-    x(get('bb.closed.bare') / ckClosed),
+    'closed + NodeSDK / cockatiel closed (NodeSDK run)',
+    x(getNodeSdk('bb.closed.sdk') / getNodeSdk('ck.closed')),
     '(info)',
     '',
   ],
@@ -134,18 +155,30 @@ const targets: string[][] = [
     pass(get('bb.open.bare') / ckOpen <= 0.25),
   ],
   [
+    'open execute + NodeSDK / cockatiel open (NodeSDK run)',
+    x(getNodeSdk('bb.open.sdk') / getNodeSdk('ck.open')),
+    '(info)',
+    '',
+  ],
+  [
     'floor (preallocated reject) / cockatiel open',
     x(get('floor.reject') / ckOpen),
     '(info: ~0.17x)',
     '',
   ],
-  ['tryAcquire() open, bare', `${ns(get('bb.try.bare'))} ns`, '< 50 ns', pass(get('bb.try.bare') < 50)],
+  [
+    'tryAcquire() open, bare',
+    `${ns(get('bb.try.bare'))} ns`,
+    '< 50 ns',
+    pass(get('bb.try.bare') < 50),
+  ],
   [
     'tryAcquire() open, OTel SDK',
     `${ns(get('bb.try.sdk'))} ns`,
     '< 50 ns',
     pass(get('bb.try.sdk') < 50),
   ],
+  ['tryAcquire() open, NodeSDK', `${ns(getNodeSdk('bb.try.sdk'))} ns`, '(info)', ''],
   [
     `heap growth, breakerbox + SDK, ${sdkHeap.calls.toLocaleString('en-US')} calls`,
     `${sdkHeap.growthMiB.toFixed(3)} MiB`,
@@ -155,4 +188,9 @@ const targets: string[][] = [
 ];
 console.log('\n## targets (issues #2 and #8)\n');
 console.log(table(['target', 'measured', 'goal', ''], targets, ['l', 'r', 'l', 'l']));
+console.log(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log(`\ntotal bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -3,7 +3,9 @@
  * with mitata's `measure` once per round, the rounds interleaved so drift hits all cases alike;
  * a case's result is the median over rounds of mitata's per-round median (ns per call).
  *
- *   node --expose-gc --import tsx bench/micro.ts [--quick] [--out results.json]
+ *   node --expose-gc --import tsx bench/micro.ts [--quick] [--nodesdk] [--out results.json]
+ *
+ * --nodesdk: the service's full NodeSDK setup instead of a bare MeterProvider (fewer cases).
  */
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +15,7 @@ import {
   cockatiel,
   fn,
   isCockatielOpen,
+  nodeSdkRig,
   noop,
   openOpossum,
   opossum,
@@ -21,7 +24,7 @@ import {
   tripBreakerbox,
   tripCockatiel,
 } from './subjects.js';
-import { CircuitState } from '../src/index.js';
+import { CircuitState, type CircuitBreaker } from '../src/index.js';
 
 export interface MicroCase {
   id: string;
@@ -32,9 +35,11 @@ export interface MicroCase {
   min: number;
   max: number;
   rounds: number[];
+  sync: boolean;
 }
 
 export interface MicroResult {
+  rig: 'meter-provider' | 'node-sdk';
   rounds: number;
   batch: number;
   minCpuTimeMs: number;
@@ -44,7 +49,7 @@ export interface MicroResult {
 interface Case {
   id: string;
   label: string;
-  /** One call. Async unless `sync`: then measured in batches (see `batchLoop`). */
+  /** One call. Async unless `sync`; async cases are measured in batches (see `batchLoop`). */
   run: () => unknown;
   sync?: boolean;
   /** Before each round (re-open a breaker whose own timer could half-open it). */
@@ -63,11 +68,12 @@ const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(res
 /**
  * The measured unit of an async case: BATCH sequential awaited calls, then one turn of the
  * event loop. Without that turn the microtask queue never drains during a measurement, so
- * Node's unhandled-rejection bookkeeping (one entry per rejected promise, processed only once
+ * Node's unhandled-rejection bookkeeping (an entry per rejected promise, processed only once
  * the queue drains) piles up millions of entries and makes every rejection case slow and
- * erratic; a server drains it on every I/O event. The turn costs a few ns per call, alike
- * for every case. Each case gets its own compiled loop (`new Function`), so its call site
- * stays monomorphic, as mitata does for its own loop.
+ * erratic (a preallocated rejection measured 680-1900 ns that way, 515 ns with the turn); a
+ * server drains it on every I/O event. The turn costs a few ns per call, alike for every
+ * case. Each case gets its own compiled loop (`new Function`), so its call site stays
+ * monomorphic, as mitata does for its own loop.
  */
 function batchLoop(call: () => unknown): () => Promise<void> {
   const factory = new Function(
@@ -81,11 +87,16 @@ function batchLoop(call: () => unknown): () => Promise<void> {
   return factory(call, immediate);
 }
 
-export async function runMicro(quick: boolean): Promise<MicroResult> {
-  const rounds = quick ? 2 : 7;
-  const minCpuTimeMs = quick ? 40 : 300;
+const mustBe = (b: CircuitBreaker, state: CircuitState) => (): void => {
+  if (b.state !== state) throw new Error(`${b.name} left ${state}: now ${b.state}`);
+};
 
-  const rig = telemetryRig();
+export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroResult> {
+  const rounds = quick ? 2 : nodeSdk ? 5 : 7;
+  const minCpuTimeMs = quick ? 40 : 300;
+  const sdk = nodeSdk ? 'NodeSDK' : 'OTel SDK';
+
+  const rig = nodeSdk ? nodeSdkRig() : telemetryRig();
   const bbBare = bareBreaker();
   const bbSdk = telemetryBreaker(rig);
   const bbBareOpen = bareBreaker();
@@ -99,11 +110,7 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
   const ckOpen = cockatiel();
   await tripCockatiel(ckOpen);
 
-  const mustBe = (b: { state: string; name: string }, state: string) => () => {
-    if (b.state !== state) throw new Error(`${b.name} left ${state}: ${b.state}`);
-  };
-
-  const cases: Case[] = [
+  const all: Case[] = [
     { id: 'raw', label: 'raw await fn()', run: () => fn() },
     {
       id: 'bb.closed.bare',
@@ -113,7 +120,7 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
     },
     {
       id: 'bb.closed.sdk',
-      label: 'breakerbox closed, OTel SDK',
+      label: `breakerbox closed, ${sdk}`,
       run: () => bbSdk.execute(fn),
       check: mustBe(bbSdk, CircuitState.Closed),
     },
@@ -151,7 +158,7 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
     },
     {
       id: 'bb.open.sdk',
-      label: 'breakerbox open execute, OTel SDK',
+      label: `breakerbox open execute, ${sdk}`,
       run: () => bbSdkOpen.execute(fn).catch(noop),
       check: mustBe(bbSdkOpen, CircuitState.Open),
     },
@@ -181,12 +188,15 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
     },
     {
       id: 'bb.try.sdk',
-      label: 'breakerbox tryAcquire() open, OTel SDK (sync)',
+      label: `breakerbox tryAcquire() open, ${sdk} (sync)`,
       run: () => bbSdkOpen.tryAcquire(),
       sync: true,
       check: mustBe(bbSdkOpen, CircuitState.Open),
     },
   ];
+  // Under NodeSDK the bare breakerbox cases say nothing new; opossum is slow enough as it is.
+  const skipWithNodeSdk = new Set(['bb.closed.bare', 'bb.open.bare', 'bb.try.bare', 'op.closed']);
+  const cases = nodeSdk ? all.filter((c) => !skipWithNodeSdk.has(c.id)) : all;
 
   const measured = cases.map((c) => (c.sync === true ? c.run : batchLoop(c.run)));
   const samples = new Map<string, number[]>(cases.map((c) => [c.id, []]));
@@ -196,18 +206,21 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
       c.before?.();
       const stats = await measure(measured[i]!, {
         min_cpu_time: (round === 0 ? minCpuTimeMs / 2 : minCpuTimeMs) * 1e6,
+        // Async: one sample per batch of BATCH calls (already tens of µs); sync: mitata's own.
+        ...(c.sync === true ? {} : { batch_threshold: 0 }),
       });
       c.check?.();
       if (round > 0) samples.get(c.id)!.push(c.sync === true ? stats.p50 : stats.p50 / BATCH);
     }
     // A scrape between rounds, as Prometheus would; it must not disturb the hot paths.
     await rig.scrape();
-    process.stderr.write(round === 0 ? '  micro warm-up done\n' : `  micro round ${round}/${rounds} done\n`);
+    process.stderr.write(
+      `  micro${nodeSdk ? ' (NodeSDK)' : ''} ${round === 0 ? 'warm-up' : `round ${round}/${rounds}`} done\n`,
+    );
   }
 
   // Sanity: the SDK really reads the breakers' aggregates.
-  const points = await rig.scrape();
-  if (points === 0) throw new Error('the metrics SDK collected nothing');
+  if ((await rig.scrape()) === 0) throw new Error('the metrics SDK collected nothing');
   if (bbSdk.callCount('success') === 0 || bbSdkOpen.callCount('rejected') === 0)
     throw new Error('breaker counts did not move');
 
@@ -216,6 +229,7 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
   await rig.shutdown();
 
   return {
+    rig: nodeSdk ? 'node-sdk' : 'meter-provider',
     rounds,
     batch: BATCH,
     minCpuTimeMs,
@@ -228,6 +242,7 @@ export async function runMicro(quick: boolean): Promise<MicroResult> {
         min: Math.min(...r),
         max: Math.max(...r),
         rounds: r,
+        sync: c.sync === true,
       };
     }),
   };
@@ -239,10 +254,10 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const outIndex = args.indexOf('--out');
-  const result = await runMicro(args.includes('--quick'));
+  const result = await runMicro(args.includes('--quick'), args.includes('--nodesdk'));
   const json = JSON.stringify(result, null, 2);
   if (outIndex >= 0) writeFileSync(args[outIndex + 1]!, json);
   else process.stdout.write(json + '\n');

@@ -3,8 +3,10 @@
  * runs: breakerbox bare and with the OTel metrics SDK installed, opossum with its defaults and
  * cockatiel with a ConsecutiveBreaker.
  */
+import { metrics } from '@opentelemetry/api';
 import { MetricReader, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BrokenCircuitError,
   CircuitState as CockatielState,
@@ -61,26 +63,24 @@ export interface TelemetryRig {
   registry: BreakerRegistry;
   reader: MetricReader;
   telemetry: BreakerTelemetry;
-  meterProvider: MeterProvider;
   /** Collects once through the reader, as a Prometheus scrape would. Returns data points. */
   scrape(): Promise<number>;
   shutdown(): Promise<void>;
 }
 
-export function telemetryRig(): TelemetryRig {
-  const registry = new BreakerRegistry();
-  const reader = new PrometheusExporter({
-    preventServerStart: true,
-    metricProducers: [new BreakerDurationProducer(registry)],
-  });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
-  const telemetry = new BreakerTelemetry({ registry, meterProvider, logger });
+const devNullLogger = () =>
+  pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
+
+function rig(
+  registry: BreakerRegistry,
+  reader: MetricReader,
+  telemetry: BreakerTelemetry,
+  stop: () => Promise<void>,
+): TelemetryRig {
   return {
     registry,
     reader,
     telemetry,
-    meterProvider,
     async scrape() {
       const { resourceMetrics } = await reader.collect();
       let points = 0;
@@ -90,9 +90,48 @@ export function telemetryRig(): TelemetryRig {
     },
     async shutdown() {
       telemetry.dispose();
-      await meterProvider.shutdown();
+      await stop();
     },
   };
+}
+
+export function telemetryRig(): TelemetryRig {
+  const registry = new BreakerRegistry();
+  const reader = new PrometheusExporter({
+    preventServerStart: true,
+    metricProducers: [new BreakerDurationProducer(registry)],
+  });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const telemetry = new BreakerTelemetry({ registry, meterProvider, logger: devNullLogger() });
+  return rig(registry, reader, telemetry, () => meterProvider.shutdown());
+}
+
+/**
+ * The service's own setup (src/otel/sdk.ts, mirrored here so the bench does not start an
+ * HTTP server): NodeSDK with the Prometheus reader and the duration producer, a tracer
+ * provider with no exporter (OTEL_TRACES_EXPORTER=none), and the AsyncLocalStorage context
+ * manager NodeSDK installs; BreakerTelemetry on the global providers. The context manager
+ * hooks every promise in the process, so every case measured next to it pays for it too.
+ */
+export function nodeSdkRig(): TelemetryRig {
+  const registry = new BreakerRegistry();
+  const reader = new PrometheusExporter({
+    preventServerStart: true,
+    metricProducers: [new BreakerDurationProducer(registry)],
+    withoutScopeInfo: true,
+  });
+  const sdk = new NodeSDK({
+    autoDetectResources: false,
+    metricReader: reader,
+    spanProcessors: [],
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  sdk.start();
+  if (metrics.getMeterProvider().constructor.name === 'NoopMeterProvider')
+    throw new Error('NodeSDK did not install a global MeterProvider');
+  const telemetry = new BreakerTelemetry({ registry, logger: devNullLogger() });
+  return rig(registry, reader, telemetry, () => sdk.shutdown());
 }
 
 export function telemetryBreaker(rig: TelemetryRig): CircuitBreaker {

@@ -56,7 +56,12 @@ export interface FailureEvent {
 }
 
 const CLOSED: StateData = { kind: CircuitState.Closed };
-const NEVER_ABORTED: CallContext = { signal: new AbortController().signal };
+/**
+ * Calls with no timeout and no caller signal share one signal that never fires. Listeners
+ * added to it could never run, so adding one is a no-op: code that subscribes on every call
+ * (as fetch does) must not pile listeners onto a shared object forever.
+ */
+const NEVER_ABORTED: CallContext = { signal: neverAbortedSignal() };
 const REJECTED = -1;
 const STATE_INDEX: Record<CircuitState, number> = { closed: 0, open: 1, half_open: 2 };
 
@@ -614,6 +619,16 @@ class BreakerPermit implements Permit {
     this.breaker.settle(this.token, 'ignored', this.start);
     return true;
   }
+}
+
+function neverAbortedSignal(): AbortSignal {
+  const signal = new AbortController().signal;
+  const ignore = (): void => undefined;
+  Object.defineProperties(signal, {
+    addEventListener: { value: ignore },
+    removeEventListener: { value: ignore },
+  });
+  return signal;
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -107,3 +107,22 @@ describe('FailureRatePolicy', () => {
     }
   });
 });
+
+describe('the shared signal of calls without a timeout', () => {
+  it('never aborts and keeps no listeners, however many calls subscribe', async () => {
+    const { CircuitBreaker } = await import('./circuit-breaker.js');
+    const breaker = new CircuitBreaker({ name: 'signal', registry: null });
+    const signals = new Set<AbortSignal>();
+    for (let i = 0; i < 100; i++) {
+      await breaker.execute(({ signal }) => {
+        signals.add(signal);
+        signal.addEventListener('abort', () => undefined);
+        signal.removeEventListener('abort', () => undefined);
+      });
+    }
+    expect(signals.size).toBe(1);
+    const [signal] = [...signals];
+    expect(signal!.aborted).toBe(false);
+    breaker.dispose();
+  });
+});

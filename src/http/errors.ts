@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { BreakerRegistry, CircuitBreaker } from '../breaker/index.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /** Every error answer has this shape: a stable code and a message naming the problem. */
@@ -57,4 +58,17 @@ export async function readJsonObject(c: Context): Promise<Record<string, unknown
     throw new HttpError(400, 'invalid_body', 'the request body must be a JSON object');
   }
   return body as Record<string, unknown>;
+}
+
+/** The named breaker, or a 404 naming what was asked for. */
+export function breakerOr404(registry: BreakerRegistry, name: string): CircuitBreaker {
+  const breaker = registry.get(name);
+  if (breaker === undefined) {
+    throw new HttpError(
+      404,
+      'unknown_circuit_breaker',
+      `no circuit breaker named ${JSON.stringify(name.slice(0, 100))}`,
+    );
+  }
+  return breaker;
 }

@@ -60,7 +60,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       redisState = event.type;
     },
   });
-  const l2 = new RedisStore({ client: redisClient, breaker: redisBreaker, ownsClient: true });
+  const l2 = new RedisStore({
+    client: redisClient,
+    breaker: redisBreaker,
+    ownsClient: true,
+    tracer: otel.tracer,
+  });
   const l1 = new L1Cache({
     maxEntries: config.cache.l1MaxEntries,
     maxBytes: config.cache.l1MaxBytes,

@@ -60,7 +60,10 @@ export interface BreakerView {
     series: Array<{ t: number } & Counts>;
   };
   latency: {
-    /** 'window': from histogram deltas over the last `seconds`; 'lifetime': since start. */
+    /**
+     * 'window': from histogram bucket deltas over the last `seconds` (about the configured
+     * window); 'lifetime': the cumulative histograms, until samples cover a whole window.
+     */
     basis: 'window' | 'lifetime';
     seconds: number | null;
     window: Record<LatencyOutcome, LatencyStats>;
@@ -109,6 +112,7 @@ interface Sample {
 }
 
 const MAX_SAMPLES = 1_000;
+const MAX_POINT_SPAN_MS = 10_000;
 
 export class DashboardFeed {
   private readonly samples: Sample[] = [];
@@ -160,10 +164,19 @@ export class DashboardFeed {
   }
 
   /** The oldest retained sample taken at or after `since` (other than `current`) that has `name`. */
-  private baseline(name: string, since: number, current: Sample): Sample | undefined {
+  private firstSince(name: string, since: number, current: Sample): Sample | undefined {
     for (const s of this.samples) {
       if (s === current || s.at >= current.at) break;
       if (s.at >= since && s.breakers.has(name)) return s;
+    }
+    return undefined;
+  }
+
+  /** The newest retained sample taken at or before `until` that has `name`. */
+  private lastUntil(name: string, until: number): Sample | undefined {
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i]!;
+      if (s.at <= until && s.breakers.has(name)) return s;
     }
     return undefined;
   }
@@ -175,7 +188,7 @@ export class DashboardFeed {
     const logTotal = log.emitted + log.suppressed;
 
     // Rates: the headline over the last few seconds, the series between consecutive samples.
-    const rateBase = this.baseline(breaker.name, current.at - this.rateMs - 250, current);
+    const rateBase = this.firstSince(breaker.name, current.at - this.rateMs - 250, current);
     // The series joins consecutive retained samples (a poll too soon after the last sample
     // is not retained, so every point spans at least `minSampleIntervalMs`).
     const series: BreakerView['rates']['series'] = [];
@@ -186,11 +199,13 @@ export class DashboardFeed {
       if (s.at < historyStart) continue;
       const a = previous.breakers.get(breaker.name);
       const b = s.breakers.get(breaker.name);
-      if (a === undefined || b === undefined) continue;
+      // A gap (nobody polled for a while) is left out rather than averaged over.
+      if (a === undefined || b === undefined || s.at - previous.at > MAX_POINT_SPAN_MS) continue;
       series.push({ t: s.wall, ...rates(a.calls, b.calls, s.at - previous.at) });
     }
 
-    const windowBase = this.baseline(breaker.name, current.at - this.windowMs, current);
+    // Latency over the window once samples cover all of it; until then, since start.
+    const windowBase = this.lastUntil(breaker.name, current.at - this.windowMs);
     const lifetime = latencyStats(now.durations, undefined);
     const windowed =
       windowBase === undefined

@@ -69,7 +69,7 @@ button[aria-pressed="true"] { background: var(--warn-bg); border-color: var(--wa
 .banner-icon { font-size: 1.6rem; line-height: 1; color: var(--bad); }
 main { padding: 1rem clamp(.75rem, 3vw, 2rem) 2rem; }
 main:focus { outline: none; }
-.tiles { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 34rem), 1fr)); }
+.tiles { display: grid; gap: 1rem; grid-template-columns: minmax(0, 1fr); }
 .tile {
   min-width: 0; background: var(--panel); border: 1px solid var(--border);
   border-top: .4rem solid var(--ok); border-radius: .6rem; padding: 1rem clamp(.75rem, 2vw, 1.25rem);
@@ -96,7 +96,9 @@ main:focus { outline: none; }
 .tile[data-state="half_open"] .state-label { color: var(--warn); }
 @media (prefers-color-scheme: dark) { .state-icon { color: #0d1117; } }
 .since { margin: 0 0 .5rem; color: var(--muted); font-size: .9rem; }
-.panels { display: grid; gap: .25rem 1.25rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 15rem), 1fr)); }
+.panels { display: grid; gap: .25rem 1.5rem; grid-template-columns: minmax(0, 1fr); }
+@media (min-width: 48rem) { .panels { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (min-width: 100rem) { .panels { grid-template-columns: 1.2fr 1fr 1.3fr .8fr; } }
 .panel { min-width: 0; border-top: 1px solid var(--border); padding-top: .4rem; }
 .panel h3 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: .2rem 0 .5rem; }
 .muted { color: var(--muted); }
@@ -151,7 +153,7 @@ table.latency { width: 100%; border-collapse: collapse; font-size: .85rem; }
 .bar-failure { background: var(--bad); }
 .bar-log { background: var(--accent); }
 .bar-p50 { position: absolute; top: 0; bottom: 0; width: 2px; background: var(--fg); }
-.compare { font-weight: 600; }
+.compare { font-weight: 600; font-size: .95rem; }
 .big { font-size: 1rem; margin: 0; }
 .big .num { font-size: 1.6rem; font-variant-numeric: tabular-nums; }
 footer { padding: 0 clamp(.75rem, 3vw, 2rem) 2rem; color: var(--muted); font-size: .85rem; }

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { BreakerRegistry, CircuitBreaker } from '../../breaker/index.js';
-import { HttpError } from '../errors.js';
+import { breakerOr404, HttpError } from '../errors.js';
 
 const ACTIONS = {
   reset: (b: CircuitBreaker) => b.reset(),
@@ -54,14 +54,7 @@ export function adminRoutes({ registry, token, onAction }: AdminDeps): Hono {
         `unknown action ${JSON.stringify(action.slice(0, 50))}; use reset, open or disable`,
       );
     }
-    const breaker = registry.get(name);
-    if (breaker === undefined) {
-      throw new HttpError(
-        404,
-        'unknown_circuit_breaker',
-        `no circuit breaker named ${JSON.stringify(name.slice(0, 100))}`,
-      );
-    }
+    const breaker = breakerOr404(registry, name);
     ACTIONS[action as Action](breaker);
     onAction?.(name, action as Action);
     return c.json({

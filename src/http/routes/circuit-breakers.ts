@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { BreakerRegistry } from '../../breaker/index.js';
-import { HttpError } from '../errors.js';
+import { breakerOr404 } from '../errors.js';
 
 /** Read-only view of the registry: every breaker's `metrics()` snapshot. */
 export function circuitBreakerRoutes(registry: BreakerRegistry): Hono {
@@ -8,14 +8,7 @@ export function circuitBreakerRoutes(registry: BreakerRegistry): Hono {
   app.get('/', (c) => c.json(registry.snapshot()));
   app.get('/:name', (c) => {
     const name = c.req.param('name');
-    const breaker = registry.get(name);
-    if (breaker === undefined) {
-      throw new HttpError(
-        404,
-        'unknown_circuit_breaker',
-        `no circuit breaker named ${JSON.stringify(name.slice(0, 100))}`,
-      );
-    }
+    const breaker = breakerOr404(registry, name);
     return c.json(breaker.metrics());
   });
   return app;
