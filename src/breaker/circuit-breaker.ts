@@ -313,13 +313,18 @@ export class CircuitBreaker implements Disposable {
     return this.totals[outcome];
   }
 
-  /** Lifetime transition counts, for the transitions counter. */
+  /**
+   * Lifetime counts of every transition that can happen (automatic, or manual: to closed or
+   * open), zeros included: a counter series that exists at 0 before the first open lets
+   * Prometheus' `increase()` see that first open.
+   */
   transitions(): Array<{ from: CircuitState; to: CircuitState; count: number }> {
     const result: Array<{ from: CircuitState; to: CircuitState; count: number }> = [];
     for (const from of CIRCUIT_STATES) {
       for (const to of CIRCUIT_STATES) {
+        if (from === to || (to === CircuitState.HalfOpen && from !== CircuitState.Open)) continue;
         const count = this.transitionCounts[STATE_INDEX[from] * 3 + STATE_INDEX[to]]!;
-        if (count > 0) result.push({ from, to, count });
+        result.push({ from, to, count });
       }
     }
     return result;

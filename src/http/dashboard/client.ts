@@ -169,7 +169,7 @@ export const CLIENT_SCRIPT = String.raw`
     var latency = section(id + '-latency', 'Latency: fail-fast vs success');
     var log = section(id + '-log', 'Log-noise reduction');
 
-    var article = el('article', { class: 'tile', 'data-breaker': name, 'aria-labelledby': id + '-h' }, [
+    var article = el('article', { class: 'tile', id: id, 'data-breaker': name, 'aria-labelledby': id + '-h' }, [
       head,
       el('div', { class: 'panels' }, [timeline.node, rates.node, latency.node, log.node])
     ]);
@@ -261,8 +261,11 @@ export const CLIENT_SCRIPT = String.raw`
         ', listed below',
       preserveAspectRatio: 'none'
     });
+    // Half-open often lasts only as long as one probe: keep it visible (drawn last, on top).
+    segments.sort(function (a, b) { return (a.state === 'half_open') - (b.state === 'half_open'); });
     segments.forEach(function (s) {
       var w = Math.max(0, (s.to - s.from) / spanMs) * 100;
+      if (s.state === 'half_open') w = Math.max(w, 0.8);
       band.appendChild(svg('rect', { class: 'seg seg-' + s.state, x: pct(s.from), y: 0, width: w.toFixed(3) + '%', height: '100%' }, [
         svg('title', { text: (STATES[s.state] ? STATES[s.state].label : s.state) + ' from ' + clock(s.from) + ' to ' + clock(s.to) })
       ]));
@@ -425,8 +428,8 @@ export const CLIENT_SCRIPT = String.raw`
     }
     var summary = el('p', { class: 'compare', text: text });
     var note = el('p', { class: 'muted small', text: windowed
-      ? 'Estimated from the duration histogram’s bucket deltas over the window; bars show p99 on a log scale from 1 µs to 10 s, the tick marks p50.'
-      : 'Estimated from the lifetime duration histograms until a second sample exists.' });
+      ? 'Estimated from the duration histograms’ bucket deltas over the window. Bars: p99 on a log scale from 1 µs to 10 s; the tick marks p50.'
+      : 'Estimated from the lifetime duration histograms until this page has watched a whole minute. Bars: p99 on a log scale from 1 µs to 10 s; the tick marks p50.' });
     t.latency.body.replaceChildren(summary, el('div', { class: 'table-wrap' }, table), note);
   }
 
@@ -467,9 +470,11 @@ export const CLIENT_SCRIPT = String.raw`
     region.replaceChildren(el('div', { id: 'critical-banner', class: 'banner' }, [
       el('span', { class: 'banner-icon', 'aria-hidden': 'true', text: '⚠' }),
       el('div', null, [
-        el('p', { class: 'banner-title' }, [
-          el('strong', { text: 'Critical circuit open: ' + names.join(', ') })
-        ]),
+        el('p', { class: 'banner-title' }, [el('strong', null, ['Critical circuit open: '].concat(
+          names.map(function (n, i) {
+            return el('a', { href: '#' + safeId(n), text: n + (i < names.length - 1 ? ', ' : '') });
+          })
+        ))]),
         el('p', { text: 'Requests that need ' + (names.length === 1 ? 'it' : 'them') +
           ' fail fast with HTTP 503, and /health/ready reports not ready until the circuit closes.' })
       ])

@@ -66,6 +66,7 @@ button[aria-pressed="true"] { background: var(--warn-bg); border-color: var(--wa
 }
 .banner p { margin: 0; }
 .banner-title { font-size: 1.1rem; color: var(--bad); }
+.banner-title a { color: inherit; }
 .banner-icon { font-size: 1.6rem; line-height: 1; color: var(--bad); }
 main { padding: 1rem clamp(.75rem, 3vw, 2rem) 2rem; }
 main:focus { outline: none; }

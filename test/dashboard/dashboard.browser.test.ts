@@ -1,0 +1,233 @@
+// The dashboard in a real browser (Debian's Chromium through playwright-core), against the real
+// service as a child process, a private redis-server and a fault proxy in front of it.
+// It scripts an outage, watches the tiles and the critical banner, checks the page never
+// leaves the service, and writes the README's screenshots to docs/screenshots/.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTestModel } from '../../src/services/embeddings/test-model.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
+import { ROOT, ServiceProcess, stopAllServices } from '../support/service-process.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+const ADMIN_TOKEN = 'dashboard-test-admin-token-0123';
+
+let redis: RedisProcess;
+let proxy: FaultProxy;
+let service: ServiceProcess;
+let browser: Browser;
+let page: Page;
+let modelsDir: string;
+let codeModel: string;
+const requests: string[] = [];
+const pageErrors: string[] = [];
+
+/** Background load on loopback: cache reads/writes and embeddings of the chosen kinds. */
+class Traffic {
+  private readonly controller = new AbortController();
+  private readonly done: Promise<unknown>;
+  embeddingKinds: Array<'text' | 'code'> = ['text'];
+
+  constructor(base: string, maxMs: number) {
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(maxMs)]);
+    const send = async (path: string, init?: RequestInit): Promise<void> => {
+      try {
+        const res = await fetch(`${base}${path}`, {
+          ...init,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(3_000)]),
+        });
+        await res.arrayBuffer();
+      } catch {
+        // counted by the service, not here
+      }
+    };
+    const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const cache = async (): Promise<void> => {
+      for (let i = 0; !signal.aborted; i++) {
+        if (i % 4 === 0) {
+          await send(`/v1/cache/dash:${i % 16}`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ value: i }),
+          });
+        } else await send(`/v1/cache/dash:${i % 16}`);
+        await pause(50);
+      }
+    };
+    const embeddings = async (): Promise<void> => {
+      for (let i = 0; !signal.aborted; i++) {
+        const kind = this.embeddingKinds[i % this.embeddingKinds.length]!;
+        await send('/v1/embeddings', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input: `request ${i % 7}`, kind }),
+        });
+        await pause(150);
+      }
+    };
+    this.done = Promise.all([cache(), embeddings()]);
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.done;
+  }
+}
+
+const tile = (name: string) => page.locator(`article[data-breaker="${name}"]`);
+
+async function screenshot(file: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, file), fullPage: true });
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/main.js'))) {
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  modelsDir = mkdtempSync(join(tmpdir(), 'breakerbox-dashboard-models-'));
+  const textModel = join(modelsDir, 'breakerbox-mini-text');
+  // The code model is written only when the test "restores" it: until then loads fail.
+  codeModel = join(modelsDir, 'breakerbox-mini-code');
+  await writeTestModel(textModel, { kind: 'text' });
+
+  redis = await RedisProcess.start();
+  proxy = await FaultProxy.start({ targetPort: redis.port });
+  service = await ServiceProcess.start({
+    REDIS_URL: `redis://127.0.0.1:${proxy.port}/0`,
+    REDIS_COMMAND_TIMEOUT_MS: '200',
+    REDIS_CIRCUIT_FAILURE_THRESHOLD: '3',
+    REDIS_CIRCUIT_RECOVERY_TIMEOUT: '3',
+    EMBEDDING_CIRCUIT_FAILURE_THRESHOLD: '3',
+    EMBEDDING_CIRCUIT_RECOVERY_TIMEOUT: '3',
+    EMBEDDING_MODEL: textModel,
+    CODE_EMBEDDING_MODEL: codeModel,
+    MODELS_DIR: modelsDir,
+    ADMIN_TOKEN,
+    LOG_LEVEL: 'warn',
+  });
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    colorScheme: 'light',
+    reducedMotion: 'reduce',
+  });
+  page = await context.newPage();
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+  await stopAllServices();
+  await proxy?.close();
+  await stopAllRedis();
+  if (modelsDir !== undefined) rmSync(modelsDir, { recursive: true, force: true });
+});
+
+describe('the dashboard in Chromium', () => {
+  it('follows an outage and a recovery, with the critical banner, and never leaves the service', async () => {
+    const traffic = new Traffic(service.baseUrl, 80_000);
+    try {
+      await page.goto(`${service.baseUrl}/dashboard`);
+      await expect.poll(() => tile('redis_cache').getAttribute('data-state')).toBe('closed');
+      await expect.poll(() => tile('embedding_service').getAttribute('data-state')).toBe('closed');
+      expect(await tile('embedding_service').locator('.badge-critical').textContent()).toContain(
+        'Critical',
+      );
+      // Healthy: let a few seconds of traffic fill the rates, then the first screenshot.
+      await expect
+        .poll(() => tile('redis_cache').locator('.rate-success .num').textContent(), {
+          timeout: 10_000,
+        })
+        .toMatch(/^[1-9]/);
+      await page.waitForTimeout(3_000);
+      expect(await page.locator('#critical-banner').count()).toBe(0);
+      expect(await page.locator('#bb-summary').textContent()).toContain('Healthy');
+      await screenshot('dashboard-healthy.png');
+
+      // Redis outage: the proxy swallows everything, commands time out, the breaker opens.
+      await proxy.setMode('blackhole');
+      await expect
+        .poll(() => tile('redis_cache').getAttribute('data-state'), { timeout: 10_000 })
+        .toBe('open');
+      expect(await tile('redis_cache').locator('.state-label').textContent()).toBe('Open');
+
+      // The code model is missing: code traffic fails its loads and the critical breaker opens
+      // (only code traffic: the threshold counts consecutive failures).
+      traffic.embeddingKinds = ['code'];
+      await expect(
+        page.locator('#critical-banner').waitFor({ state: 'visible', timeout: 15_000 }),
+      ).resolves.toBeUndefined();
+      expect(await page.locator('#critical-banner').textContent()).toContain('embedding_service');
+      // The banner sits in an assertive live region; the state is spelled out, not only coloured.
+      expect(await page.locator('#bb-alerts').getAttribute('aria-live')).toBe('assertive');
+      expect(await tile('embedding_service').locator('.state-label').textContent()).toMatch(
+        /^(Open|Half-open)$/,
+      );
+      expect(await page.title()).toMatch(/Critical circuit open/);
+      traffic.embeddingKinds = ['code', 'text'];
+
+      // The outage screenshot: both tiles open and the banner up (retry if a probe was caught).
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await page.waitForTimeout(1_200);
+        const states = [
+          await tile('redis_cache').getAttribute('data-state'),
+          await tile('embedding_service').getAttribute('data-state'),
+        ];
+        if (
+          states.every((s) => s === 'open') &&
+          (await page.locator('#critical-banner').isVisible())
+        )
+          break;
+      }
+      await screenshot('dashboard-outage.png');
+      expect(await tile('redis_cache').locator('.transitions li').count()).toBeGreaterThan(0);
+      expect(await tile('embedding_service').locator('.compare').textContent()).toMatch(
+        /rejected call answers in/i,
+      );
+
+      // Recovery: Redis forwards again and the model comes back; both close, the banner goes.
+      await proxy.setMode('pass');
+      await writeTestModel(codeModel, { kind: 'code' });
+      await expect
+        .poll(() => tile('redis_cache').getAttribute('data-state'), { timeout: 20_000 })
+        .toBe('closed');
+      await expect
+        .poll(() => tile('embedding_service').getAttribute('data-state'), { timeout: 20_000 })
+        .toBe('closed');
+      await expect.poll(() => page.locator('#critical-banner').count(), { timeout: 5_000 }).toBe(0);
+      const redisTransitions = await tile('redis_cache')
+        .locator('.transitions li')
+        .allTextContents();
+      expect(redisTransitions.join('\n')).toMatch(/Half-open →\s+to ✓ Closed/);
+    } finally {
+      await traffic.stop();
+    }
+
+    // Narrow screen: one column, nothing wider than the viewport.
+    await page.setViewportSize({ width: 360, height: 800 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+
+    // Every request the page made went to the service itself.
+    expect(requests.length).toBeGreaterThan(5);
+    const origin = `${service.baseUrl}/`;
+    expect(requests.filter((url) => !url.startsWith(origin))).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+});
