@@ -240,6 +240,12 @@ describe('the service end to end, as npm start runs it', () => {
   it('writes the state-change span event to the console trace exporter and one log line per change', () => {
     expect(service.output).toContain('circuit_breaker.state_change');
     const changes = service.logLines().filter((l) => l.event === 'circuit_breaker.state_change');
+    // A change caused by a request is logged with that request's trace and span ids.
+    const opened = changes.find(
+      (l) => l['circuit_breaker.name'] === 'redis_cache' && l.to === 'open',
+    );
+    expect(opened?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(opened?.span_id).toMatch(/^[0-9a-f]{16}$/);
     expect(changes.map((l) => `${l['circuit_breaker.name']}:${l.to}`)).toEqual(
       expect.arrayContaining([
         'redis_cache:open',

@@ -229,7 +229,7 @@ export const CLIENT_SCRIPT = String.raw`
   // Timeline: a band of states over a recent span (at least 1 min, at most 5), then a list.
   function renderTimeline(t, v, data, now) {
     var started = Date.parse(data.started_at);
-    var spanMs = Math.min(300000, Math.max(60000, now - started));
+    var spanMs = Math.min(300000, Math.max(30000, now - started));
     var start = now - spanMs;
     var mine = data.transitions.filter(function (r) {
       return r.breaker === v.name;
@@ -326,8 +326,10 @@ export const CLIENT_SCRIPT = String.raw`
       ]);
     }));
 
-    var windowMs = 120000;
-    var points = v.rates.series.filter(function (p) { return p.t >= now - windowMs; });
+    // Up to 2 minutes, as much as there is (at least 30 s so a fresh page is not all stretch).
+    var series = v.rates.series;
+    var windowMs = Math.min(120000, Math.max(30000, series.length > 0 ? now - series[0].t : 0));
+    var points = series.filter(function (p) { return p.t >= now - windowMs; });
     var peak = 0;
     points.forEach(function (p) {
       OUTCOMES.forEach(function (o) { peak = Math.max(peak, p[o.key]); });
@@ -361,7 +363,7 @@ export const CLIENT_SCRIPT = String.raw`
       });
     }
     var axis = el('div', { class: 'axis', 'aria-hidden': 'true' }, [
-      el('span', { text: '−2 min' }),
+      el('span', { text: '−' + span(windowMs / 1000) }),
       el('span', { text: 'peak ' + rate(peak) + '/s' }),
       el('span', { text: 'now' })
     ]);
