@@ -38,7 +38,10 @@ function table(headers: string[], rows: string[][], align: Array<'l' | 'r'>): st
   const cell = (text: string, i: number): string =>
     align[i] === 'r' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
   const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
+  // The separator row as Prettier writes it, so the tables paste into Markdown unchanged.
+  const rule = line(
+    widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w - 1)}:` : `:${'-'.repeat(w - 1)}`)),
+  );
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
 
@@ -48,7 +51,15 @@ const pass = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
 
 const started = performance.now();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`;
-const versions = `breakerbox ${version('..')}, opossum ${version('opossum')}, cockatiel ${version('cockatiel')}, @opentelemetry/sdk-metrics ${version('@opentelemetry/sdk-metrics')}, mitata ${version('mitata')}`;
+const versions = [
+  `breakerbox ${version('..')}`,
+  `opossum ${version('opossum')}`,
+  `cockatiel ${version('cockatiel')}`,
+  `@opentelemetry/sdk-metrics ${version('@opentelemetry/sdk-metrics')}`,
+  `@opentelemetry/exporter-prometheus ${version('@opentelemetry/exporter-prometheus')}`,
+  `@opentelemetry/sdk-node ${version('@opentelemetry/sdk-node')}`,
+  `mitata ${version('mitata')}`,
+].join(', ');
 console.log(`breakerbox benchmarks${quick ? ' (--quick: smoke run, numbers are rough)' : ''}`);
 console.log(
   `${machine}\n${versions}\nload average at the start: ${loadavg()
@@ -111,16 +122,17 @@ console.log(
 );
 console.log(
   table(
-    ['subject', 'calls', 'ns/call', 'heap before MiB', 'growth MiB', 'peak above MiB'],
+    ['subject', 'calls', 'seconds', 'ns/call', 'heap before MiB', 'growth MiB', 'peak above MiB'],
     heap.map((h) => [
       h.subject === 'breakerbox-sdk' ? 'breakerbox + OTel SDK' : h.subject,
       h.calls.toLocaleString('en-US'),
+      h.seconds.toFixed(1),
       ns(h.nsPerCall),
       h.beforeMiB.toFixed(2),
       h.growthMiB.toFixed(3),
       h.peakAboveMiB.toFixed(2),
     ]),
-    ['l', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
   ),
 );
 

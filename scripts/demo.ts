@@ -217,8 +217,14 @@ function startTraffic(
 // ---------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  ensureBuilt(options.build);
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+    ensureBuilt(options.build);
+  } catch (error) {
+    console.error(`demo: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(2);
+  }
 
   const work = mkdtempSync(join(tmpdir(), 'breakerbox-demo-'));
   const modelsDir = join(work, 'models');
@@ -260,7 +266,9 @@ async function main(): Promise<void> {
       await proxy?.close();
       await redis?.stop();
       rmSync(work, { recursive: true, force: true });
-      say('Stopped: the service, redis-server and the fault proxy are gone.');
+      say(
+        `Stopped: the service, ${redis === undefined ? '' : 'redis-server '}and the fault proxy are gone.`,
+      );
     })());
 
   let signals = 0;
@@ -398,19 +406,20 @@ async function main(): Promise<void> {
 
     const round = (n: number): void => {
       const o = n * SCHEDULE.period;
-      at(o + SCHEDULE.redisDown, async () => {
-        await proxy!.setMode('blackhole');
-        say(
-          '>>> Redis outage: the fault proxy blackholes Redis; every command times out after 200 ms.',
-        );
-        say('    Expect redis_cache to open within a second; the cache keeps answering from L1.');
-      });
-      at(o + SCHEDULE.redisUp, async () => {
-        await proxy!.setMode('pass');
-        say(
-          '>>> Redis is back: the proxy forwards again; the next probe (half-open) closes redis_cache.',
-        );
-      });
+      // Without a redis-server, Redis is down all along: nothing to break or restore.
+      if (redis !== undefined) {
+        at(o + SCHEDULE.redisDown, async () => {
+          await proxy!.setMode('blackhole');
+          say(
+            '>>> Redis outage: the fault proxy blackholes Redis; commands time out after 200 ms.',
+          );
+          say('    Expect redis_cache to open within a second; the cache keeps answering from L1.');
+        });
+        at(o + SCHEDULE.redisUp, async () => {
+          await proxy!.setMode('pass');
+          say('>>> Redis is back: the proxy forwards again; the next probe closes redis_cache.');
+        });
+      }
       if (n === 0) {
         at(o + SCHEDULE.modelGone, () => {
           renameSync(codeModel, codeModelAway);

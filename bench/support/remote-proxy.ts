@@ -92,7 +92,10 @@ export class RemoteProxy {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
-  private call(message: { cmd: string; mode?: FaultMode }, timeoutMs = 5_000): Promise<FaultProxyStats> {
+  private call(
+    message: { cmd: string; mode?: FaultMode },
+    timeoutMs = 5_000,
+  ): Promise<FaultProxyStats> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

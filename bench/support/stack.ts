@@ -111,7 +111,9 @@ export async function runScript(main: () => Promise<number | void>): Promise<voi
   try {
     code = (await main()) ?? 0;
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     code = 1;
   } finally {
     await runCleanups();
@@ -200,8 +202,7 @@ export class Stack {
   async breaker(name = REDIS_BREAKER): Promise<{ state: string; mode?: string }> {
     const health = await this.service.json('/health');
     const snapshot = health.body?.circuit_breakers?.[name] as
-      | { state: string; mode?: string }
-      | undefined;
+      { state: string; mode?: string } | undefined;
     if (snapshot === undefined) throw new Error(`/health has no breaker ${name}`);
     return snapshot;
   }
@@ -287,7 +288,11 @@ export function parsePrometheus(text: string): Sample[] {
 }
 
 /** Sum of the samples named `name` whose labels include `match`. */
-export function sumMetric(samples: Sample[], name: string, match: Record<string, string> = {}): number {
+export function sumMetric(
+  samples: Sample[],
+  name: string,
+  match: Record<string, string> = {},
+): number {
   return samples
     .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
@@ -376,7 +381,9 @@ export class Latencies {
     const at = (p: number): number =>
       sorted.length === 0
         ? NaN
-        : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+        : sorted[
+            Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+          ]!;
     let sum = 0;
     for (const v of sorted) sum += v;
     return {
@@ -445,4 +452,108 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The change of a Prometheus histogram between two scrapes: its count, and quantiles as the
+ * upper bound of the bucket that holds them.
+ */
+export function histogramDelta(
+  before: Sample[],
+  after: Sample[],
+  bucketName: string,
+  match: Record<string, string>,
+): { count: number; quantile(q: number): number } {
+  const buckets = (samples: Sample[]): Map<number, number> => {
+    const out = new Map<number, number>();
+    for (const s of samples) {
+      if (s.name !== bucketName) continue;
+      if (!Object.entries(match).every(([k, v]) => s.labels[k] === v)) continue;
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+      out.set(le, (out.get(le) ?? 0) + s.value);
+    }
+    return out;
+  };
+  const b0 = buckets(before);
+  const cumulative = [...buckets(after)]
+    .map(([le, n]) => [le, n - (b0.get(le) ?? 0)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  const count = cumulative[cumulative.length - 1]?.[1] ?? 0;
+  return {
+    count,
+    quantile(q: number): number {
+      if (count === 0) return NaN;
+      const rank = q * count;
+      for (const [le, n] of cumulative) if (n >= rank) return le;
+      return Infinity;
+    },
+  };
+}
+
+export interface OpenLoopOptions {
+  /** Request i's URL. */
+  url: (i: number) => string;
+  /** Requests per second, evenly spaced. */
+  rate: number;
+  seconds: number;
+  /** Connections (keep-alive sockets); requests beyond them wait for one. */
+  connections: number;
+  onResponse: (status: number, latencyMs: number, i: number) => void;
+  onError?: (error: unknown, i: number) => void;
+  timeoutMs?: number;
+}
+
+/**
+ * An open-loop GET generator: request i is due at start + i / rate whether or not earlier ones
+ * have answered, and its latency counts from that due time (so a stall is charged to every
+ * request it delayed: no coordinated omission). autocannon's rate limiting cannot do this: it
+ * lets each connection send its per-second quota back to back at the start of every second.
+ * Bounded: exactly rate x seconds requests, then it waits (at most `timeoutMs`) for the last.
+ */
+export async function openLoop(options: OpenLoopOptions): Promise<{
+  sent: number;
+  errors: number;
+  seconds: number;
+}> {
+  const runAgent = new Agent({ keepAlive: true, maxSockets: options.connections });
+  const total = Math.max(1, Math.round(options.rate * options.seconds));
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const start = performance.now();
+  let sent = 0;
+  let errors = 0;
+  const inFlight = new Set<Promise<void>>();
+  const fire = (i: number, due: number): void => {
+    const p = new Promise<void>((resolve) => {
+      const req = request(options.url(i), { agent: runAgent, timeout: timeoutMs }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          options.onResponse(res.statusCode ?? 0, performance.now() - due, i);
+          resolve();
+        });
+        res.on('error', (error) => {
+          errors++;
+          options.onError?.(error, i);
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (error) => {
+        errors++;
+        options.onError?.(error, i);
+        resolve();
+      });
+      req.end();
+    });
+    inFlight.add(p);
+    void p.then(() => inFlight.delete(p));
+  };
+  while (sent < total) {
+    const now = performance.now();
+    const dueCount = Math.min(total, Math.floor(((now - start) / 1000) * options.rate) + 1);
+    for (; sent < dueCount; sent++) fire(sent, start + (sent / options.rate) * 1000);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.race([Promise.all(inFlight), sleep(timeoutMs + 1_000)]);
+  runAgent.destroy();
+  return { sent, errors, seconds: (performance.now() - start) / 1000 };
 }

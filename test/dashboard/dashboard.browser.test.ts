@@ -146,16 +146,15 @@ describe('the dashboard in Chromium', () => {
       expect(await tile('embedding_service').locator('.badge-critical').textContent()).toContain(
         'Critical',
       );
-      // Healthy: let a few seconds of traffic fill the rates, then the first screenshot.
+      // Healthy: a few seconds of traffic fill the rates.
       await expect
         .poll(() => tile('redis_cache').locator('.rate-success .num').textContent(), {
           timeout: 10_000,
         })
         .toMatch(/^[1-9]/);
-      await page.waitForTimeout(3_000);
+      await page.waitForTimeout(4_000);
       expect(await page.locator('#critical-banner').count()).toBe(0);
       expect(await page.locator('#bb-summary').textContent()).toContain('Healthy');
-      await screenshot('dashboard-healthy.png');
 
       // Redis outage: the proxy swallows everything, commands time out, the breaker opens.
       await proxy.setMode('blackhole');
@@ -212,6 +211,10 @@ describe('the dashboard in Chromium', () => {
         .locator('.transitions li')
         .allTextContents();
       expect(redisTransitions.join('\n')).toMatch(/Half-open →\s+to ✓ Closed/);
+      // Healthy again: the screenshot shows the recovered state with the outage in the timeline.
+      await page.waitForTimeout(6_000);
+      expect(await page.locator('#bb-summary').textContent()).toContain('Healthy');
+      await screenshot('dashboard-healthy.png');
     } finally {
       await traffic.stop();
     }

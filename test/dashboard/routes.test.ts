@@ -173,7 +173,9 @@ describe('GET /dashboard/data', () => {
     expect(redis.rates.seconds).toBeCloseTo(2, 1);
     expect(redis.rates.current).toMatchObject({ success: 5, failure: 1.5, rejected: 10 });
     expect(redis.rates.series).toHaveLength(1);
-    expect(redis.latency.basis).toBe('window');
+    // Less than a whole window watched: latency is from the lifetime histograms.
+    expect(redis.latency.basis).toBe('lifetime');
+    expect(redis.latency.seconds).toBeNull();
     expect(redis.latency.window.success.count).toBe(10);
     expect(redis.latency.window.success.p50).toBeGreaterThan(0.005);
     expect(redis.latency.window.success.p50).toBeLessThanOrEqual(0.01);
@@ -213,7 +215,22 @@ describe('GET /dashboard/data', () => {
     expect(later.latency.window.rejected.count).toBe(0);
     expect(later.latency.window.rejected.p50).toBeNull();
     expect(later.latency.lifetime.rejected.count).toBe(20);
-    expect(later.latency.seconds).toBeLessThanOrEqual(61);
+    expect(later.latency.basis).toBe('window');
+    expect(later.latency.seconds).toBeGreaterThanOrEqual(60);
+    expect(later.latency.seconds).toBeLessThanOrEqual(63);
+    expect(later.latency.window.success.count).toBe(0);
+    expect(later.latency.lifetime.success.count).toBe(11);
+    // The minute nobody polled is a gap in the series, not a point averaged over it.
+    expect(later.rates.series).toHaveLength(3);
+
+    // Calls inside the window are what the windowed percentiles show.
+    for (let i = 0; i < 4; i++) await t.redis.execute(() => t.advance(20));
+    t.advance(1_000);
+    const recent = (await t.data()).breakers.find((b) => b.name === 'redis_cache')!;
+    expect(recent.latency.window.success.count).toBe(4);
+    expect(recent.latency.window.success.p50).toBeGreaterThan(0.01);
+    expect(recent.latency.window.success.p50).toBeLessThanOrEqual(0.025);
+    expect(recent.latency.lifetime.success.count).toBe(15);
   });
 
   it('shows isolation and a breaker added later', async () => {
@@ -224,6 +241,22 @@ describe('GET /dashboard/data', () => {
     const embed = data.breakers.find((b) => b.name === 'embedding_service')!;
     expect(embed).toMatchObject({ state: 'open', mode: 'isolated', retry_after_seconds: null });
     expect(data.critical_open).toEqual(['embedding_service']);
+
+    // A breaker registered after the feed started shows up, its rates start from its own samples.
+    t.advance(1_000);
+    const late = new CircuitBreaker({ name: 'late', registry: t.registry, clock: t.clock });
+    try {
+      await late.execute(() => 1);
+      const next = await t.data();
+      const view = next.breakers.find((b) => b.name === 'late')!;
+      expect(view).toMatchObject({ state: 'closed', critical: false, calls: { success: 1 } });
+      expect(view.rates.current).toBeNull();
+      expect(view.rates.series).toEqual([]);
+    } finally {
+      late.dispose();
+    }
+    t.advance(1_000);
+    expect((await t.data()).breakers.map((b) => b.name)).not.toContain('late');
   });
 });
 
