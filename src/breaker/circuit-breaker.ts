@@ -110,6 +110,9 @@ export class CircuitBreaker implements Disposable {
     ignored: 0,
   };
   private timeoutCount = 0;
+  /** The error every rejection of the current epoch shares (one allocation per open period). */
+  private rejection: CircuitOpenError | undefined = undefined;
+  private rejectionEpoch = -1;
   private openedCount = 0;
   private readonly transitionCounts = new Float64Array(9);
   private readonly histograms: Record<CallOutcome, DurationHistogram> = {
@@ -118,6 +121,8 @@ export class CircuitBreaker implements Disposable {
     rejected: new DurationHistogram(),
     ignored: new DurationHistogram(),
   };
+
+  private readonly successDurations = this.histograms.success;
 
   private readonly stateChanged = new EventEmitter<StateChangeEvent>();
   private readonly rejected = new EventEmitter<CircuitBreaker>();
@@ -177,6 +182,15 @@ export class CircuitBreaker implements Disposable {
    * promise with a `CircuitOpenError`, never a synchronous throw.
    */
   execute<T>(fn: (context: CallContext) => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+    if (this.current.kind === CircuitState.Closed && this.deadlines === undefined) {
+      // The hot closed path: no admit() call, one clock read before and one after.
+      return this.run(
+        fn,
+        signal === undefined ? NEVER_ABORTED : { signal },
+        this.epoch,
+        this.clock.now(),
+      );
+    }
     const start = this.clock.now();
     const token = this.admit(start);
     if (token === REJECTED) return Promise.reject(this.rejectCall(start));
@@ -236,6 +250,7 @@ export class CircuitBreaker implements Disposable {
     if (this.current.kind === CircuitState.Open) {
       this.clearStateTimer();
       this.recoveryDue = false;
+      this.rejection = undefined; // its retryAt is no longer true
       this.current = {
         kind: CircuitState.Open,
         openedAt: this.current.openedAt,
@@ -393,30 +408,51 @@ export class CircuitBreaker implements Disposable {
   }
 
   private rejectCall(start: number): CircuitOpenError {
-    const s = this.current;
-    const retryAfterMs = s.kind === CircuitState.Open ? s.retryAt - start : 0;
-    const error = CircuitOpenError.create(this.name, s.kind, retryAfterMs);
+    let error = this.rejection;
+    if (error === undefined || this.rejectionEpoch !== this.epoch) {
+      const s = this.current;
+      error = CircuitOpenError.until(
+        this.name,
+        s.kind,
+        s.kind === CircuitState.Open ? s.retryAt : start,
+        this.clock,
+      );
+      this.rejection = error;
+      this.rejectionEpoch = this.epoch;
+    }
     this.totals.rejected++;
     this.histograms.rejected.record(this.clock.now() - start);
     if (this.rejected.hasListeners) this.rejected.fire(this);
     return error;
   }
 
-  private async run<T>(
+  private run<T>(
     fn: (context: CallContext) => T | PromiseLike<T>,
     context: CallContext,
     token: number,
     start: number,
   ): Promise<T> {
-    let value: T;
+    let result: T | PromiseLike<T>;
     try {
-      value = await fn(context);
+      result = fn(context);
     } catch (error) {
       this.settleError(token, start, error, context.signal);
-      throw error;
+      return Promise.reject(error);
     }
-    this.settle(token, 'success', start);
-    return value;
+    if (!isThenable(result)) {
+      this.settleSuccess(token, start);
+      return Promise.resolve(result);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.settleSuccess(token, start);
+        return value;
+      },
+      (error: unknown) => {
+        this.settleError(token, start, error, context.signal);
+        throw error;
+      },
+    );
   }
 
   private runWithTimeout<T>(
@@ -470,6 +506,22 @@ export class CircuitBreaker implements Disposable {
       counts = true; // A broken filter must not hide failures.
     }
     this.settle(token, counts ? 'failure' : 'ignored', start, error);
+  }
+
+  /** `settle(token, 'success', start)` without the outcome dispatch: the hot path. */
+  private settleSuccess(token: number, start: number): void {
+    const now = this.clock.now();
+    this.totals.success++;
+    this.successDurations.record(now - start);
+    this.successCount++;
+    if (token !== this.epoch || this.currentMode !== 'normal') return;
+    const s = this.current;
+    if (s.kind === CircuitState.Closed) {
+      this.consecutiveFailures = 0;
+      this.policy.onSuccess(now);
+    } else if (s.kind === CircuitState.HalfOpen && ++s.succeeded >= this.options.halfOpenMaxCalls) {
+      this.transition(CircuitState.Closed, 'probe_success', now);
+    }
   }
 
   /** @internal Records one outcome; only a current-epoch outcome may move the state machine. */

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /** A monotonic clock in milliseconds. Wall-clock time jumps; circuit timing must not. */
 export interface Clock {
   now(): number;
@@ -12,7 +14,10 @@ export interface Scheduler {
   clearTimeout(handle: unknown): void;
 }
 
-export const systemClock: Clock = { now: () => performance.now() };
+// The module's own reference and a bound method: the `performance` global is a lazy getter
+// on globalThis in Node 20, which costs ~5 ns per read on the hot path.
+const nowMs = performance.now.bind(performance);
+export const systemClock: Clock = { now: nowMs };
 
 /** Real timers, unref'd so a breaker never keeps a process alive. */
 export const systemScheduler: Scheduler = {

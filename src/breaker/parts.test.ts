@@ -126,3 +126,51 @@ describe('the shared signal of calls without a timeout', () => {
     breaker.dispose();
   });
 });
+
+describe('CircuitOpenError', () => {
+  it('is shared by the rejections of one open period, and its retry-after stays true', async () => {
+    const { CircuitBreaker } = await import('./circuit-breaker.js');
+    const { CircuitOpenError } = await import('./errors/index.js');
+    const clock = new FakeClock(0);
+    const breaker = new CircuitBreaker({
+      name: 'shared',
+      registry: null,
+      clock,
+      scheduler: clock,
+      failureThreshold: 1,
+      recoveryTimeout: 10_000,
+    });
+    await breaker.execute(() => Promise.reject(new Error('x'))).catch(() => undefined);
+    const first = (await breaker.execute(() => 1).catch((e: unknown) => e)) as InstanceType<
+      typeof CircuitOpenError
+    >;
+    clock.advance(4_000);
+    const second = await breaker.execute(() => 1).catch((e: unknown) => e);
+    expect(second).toBe(first);
+    expect(first.retryAfterMs).toBe(6_000);
+    expect(first.retryAfterSeconds).toBe(6);
+    expect(first.message).toBe("Circuit breaker 'shared' is open; failing fast");
+    expect(first.stack).toBe(`CircuitOpenError: ${first.message}`);
+    expect(JSON.parse(JSON.stringify(first))).toEqual({
+      name: 'CircuitOpenError',
+      breakerName: 'shared',
+      state: 'open',
+      retryAt: 10_000,
+    });
+    clock.advance(6_000);
+    await breaker.execute(() => Promise.reject(new Error('x'))).catch(() => undefined); // the probe fails
+    const third = await breaker.execute(() => 1).catch((e: unknown) => e);
+    expect(third).toBeInstanceOf(CircuitOpenError);
+    expect(third).not.toBe(first);
+    expect(first.retryAfterMs).toBe(0);
+  });
+
+  it('can be made by users, with the system clock by default', async () => {
+    const { CircuitOpenError } = await import('./errors/index.js');
+    const error = new CircuitOpenError('dep', 'open', 2_500);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.retryAfterMs).toBeGreaterThan(2_000);
+    expect(error.retryAfterSeconds).toBe(3);
+    expect(new CircuitOpenError('dep', 'half_open', 0).retryAfterSeconds).toBe(1);
+  });
+});

@@ -281,3 +281,58 @@ describe('telemetry with the real OpenTelemetry SDK', () => {
     breaker.dispose();
   });
 });
+
+describe('summary lines', () => {
+  it('without a scheduler, a bare clock is read on suppressed events instead', async () => {
+    let now = 0;
+    const registry = new BreakerRegistry();
+    const lines: string[] = [];
+    const logger: BreakerLogger = {
+      info: (f) => lines.push(String(f.event)),
+      warn: (f) => lines.push(String(f.event)),
+    };
+    const telemetry = new BreakerTelemetry({
+      registry,
+      logger,
+      clock: { now: () => now },
+      summaryIntervalMs: 1_000,
+    });
+    const breaker = new CircuitBreaker({
+      name: 'bare-clock',
+      registry,
+      clock: { now: () => now },
+      failureThreshold: 1,
+      recoveryTimeout: 60_000,
+    });
+    await breaker.execute(fail).catch(() => undefined);
+    for (let i = 0; i < 30; i++) {
+      now += 100;
+      await breaker.execute(ok).catch(() => undefined);
+    }
+    expect(lines).toEqual([
+      'circuit_breaker.state_change',
+      'circuit_breaker.summary',
+      'circuit_breaker.summary',
+      'circuit_breaker.summary',
+    ]);
+    telemetry.dispose();
+    breaker.dispose();
+  });
+
+  it('with a scheduler, no summary is due while closed and the timer is dropped on close', async () => {
+    const t = setup(1_000);
+    const redis = t.breaker('redis_cache');
+    await redis.execute(fail).catch(() => undefined);
+    await redis.execute(fail).catch(() => undefined); // open
+    t.clock.advance(1_000); // recovery due and a summary due
+    await redis.execute(ok); // probe succeeds: closed
+    await redis.execute(fail).catch(() => undefined); // suppressed while closed: no summary
+    expect(t.lines.map((l) => l.fields.event)).toEqual([
+      'circuit_breaker.state_change',
+      'circuit_breaker.state_change',
+      'circuit_breaker.state_change',
+    ]);
+    expect(t.clock.pendingTimers).toBe(0);
+    t.telemetry.dispose();
+  });
+});

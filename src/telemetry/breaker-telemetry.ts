@@ -11,7 +11,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { CircuitBreaker, StateChangeEvent } from '../breaker/circuit-breaker.js';
-import { systemClock, type Clock } from '../breaker/clock.js';
+import { systemClock, systemScheduler, type Clock, type Scheduler } from '../breaker/clock.js';
 import type { Disposable } from '../breaker/events.js';
 import type { BreakerRegistry } from '../breaker/registry.js';
 import { CALL_OUTCOMES } from '../breaker/snapshot.js';
@@ -44,6 +44,9 @@ export interface BreakerTelemetryOptions {
   /** At most one summary line per breaker per interval while it is not closed (default 60 s). */
   summaryIntervalMs?: number;
   clock?: Clock;
+  /** Timers for the summary interval. Default: real timers with the default clock, or the
+   * clock itself when it is also a scheduler (FakeClock); otherwise none (clock read per event). */
+  scheduler?: Scheduler;
 }
 
 const NO_LOGGER: BreakerLogger = { info: () => undefined, warn: () => undefined };
@@ -76,6 +79,12 @@ export class BreakerTelemetry implements Disposable {
       options.logger ?? NO_LOGGER,
       options.clock ?? systemClock,
       options.summaryIntervalMs ?? 60_000,
+      options.scheduler ??
+        (options.clock === undefined
+          ? systemScheduler
+          : isScheduler(options.clock)
+            ? options.clock
+            : undefined),
     );
     this.unregisterCallback = this.registerInstruments();
     const { registry } = options;
@@ -191,4 +200,9 @@ export class BreakerTelemetry implements Disposable {
     this.meter.addBatchObservableCallback(callback, observables);
     return () => this.meter.removeBatchObservableCallback(callback, observables);
   }
+}
+
+function isScheduler(value: object): value is Scheduler {
+  const candidate = value as Partial<Scheduler>;
+  return typeof candidate.setTimeout === 'function' && typeof candidate.clearTimeout === 'function';
 }

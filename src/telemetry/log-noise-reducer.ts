@@ -1,5 +1,5 @@
 import type { CircuitBreaker, StateChangeEvent } from '../breaker/circuit-breaker.js';
-import type { Clock } from '../breaker/clock.js';
+import type { Clock, Scheduler } from '../breaker/clock.js';
 import { CircuitState } from '../breaker/state.js';
 import type { Disposable } from '../breaker/events.js';
 import { ATTR_NAME } from './attributes.js';
@@ -15,6 +15,9 @@ interface BreakerLogState extends LogCounts {
   pendingFailures: number;
   pendingRejections: number;
   lastLineAt: number;
+  /** With a scheduler: set by a timer once a summary may go out, so suppress() reads no clock. */
+  summaryDue: boolean;
+  timer: unknown;
   subscriptions: Disposable[];
 }
 
@@ -30,6 +33,8 @@ export class LogNoiseReducer implements Disposable {
     private readonly logger: BreakerLogger,
     private readonly clock: Clock,
     private readonly summaryIntervalMs: number,
+    /** Optional: without one, each suppressed event outside CLOSED reads the clock instead. */
+    private readonly scheduler?: Scheduler,
   ) {}
 
   observe(breaker: CircuitBreaker): void {
@@ -40,6 +45,8 @@ export class LogNoiseReducer implements Disposable {
       pendingFailures: 0,
       pendingRejections: 0,
       lastLineAt: this.clock.now(),
+      summaryDue: false,
+      timer: undefined,
       subscriptions: [],
     };
     state.subscriptions.push(
@@ -54,6 +61,7 @@ export class LogNoiseReducer implements Disposable {
     const state = this.breakers.get(breaker);
     if (state === undefined) return;
     for (const subscription of state.subscriptions) subscription.dispose();
+    this.disarm(state);
     this.breakers.delete(breaker);
   }
 
@@ -84,6 +92,7 @@ export class LogNoiseReducer implements Disposable {
     if (event.to === CircuitState.Open) this.logger.warn(fields, message);
     else this.logger.info(fields, message);
     this.emitted(state);
+    if (event.to === CircuitState.Closed) this.disarm(state);
   }
 
   private suppress(
@@ -94,7 +103,12 @@ export class LogNoiseReducer implements Disposable {
     state.suppressed++;
     if (kind === 'failure') state.pendingFailures++;
     else state.pendingRejections++;
-    if (breaker.state === CircuitState.Closed) return;
+    if (this.scheduler !== undefined) {
+      // One boolean on the hot path; the timer armed at the last line says when one is due.
+      if (!state.summaryDue || breaker.state === CircuitState.Closed) return;
+    } else if (breaker.state === CircuitState.Closed) {
+      return;
+    }
     const now = this.clock.now();
     if (now - state.lastLineAt < this.summaryIntervalMs) return;
     this.logger.warn(
@@ -117,5 +131,17 @@ export class LogNoiseReducer implements Disposable {
     state.pendingFailures = 0;
     state.pendingRejections = 0;
     state.lastLineAt = now;
+    if (this.scheduler === undefined) return;
+    this.disarm(state);
+    state.timer = this.scheduler.setTimeout(() => {
+      state.timer = undefined;
+      state.summaryDue = true;
+    }, this.summaryIntervalMs);
+  }
+
+  private disarm(state: BreakerLogState): void {
+    state.summaryDue = false;
+    if (state.timer !== undefined) this.scheduler?.clearTimeout(state.timer);
+    state.timer = undefined;
   }
 }

@@ -1,36 +1,56 @@
+import { systemClock, type Clock } from '../clock.js';
 import type { CircuitState } from '../state.js';
 
 /**
- * Thrown (as a rejected promise) when a breaker refuses a call. Created without a stack
- * trace: capturing one costs microseconds, and the stack of a fail-fast rejection points
- * into the breaker, not at anything the caller can act on.
+ * Rejects a call the breaker refused. It carries no stack trace: capturing one costs
+ * microseconds, and the stack of a fail-fast rejection points into the breaker, not at
+ * anything the caller can act on. The breaker makes one per open (or half-open) period and
+ * rejects every refused call of that period with it, so a rejection allocates nothing; treat
+ * it as read-only. `retryAfterMs` is computed when read, so it stays true as time passes.
  */
 export class CircuitOpenError extends Error {
   override readonly name = 'CircuitOpenError';
   readonly breakerName: string;
   readonly state: CircuitState;
-  /** Milliseconds until a call may be let through; Infinity while the breaker is isolated. */
-  readonly retryAfterMs: number;
+  /** Monotonic time (the breaker's clock) from which a call may go through; Infinity while isolated. */
+  readonly retryAt: number;
+  readonly #clock: Clock;
 
-  constructor(breakerName: string, state: CircuitState, retryAfterMs: number) {
+  constructor(
+    breakerName: string,
+    state: CircuitState,
+    retryAfterMs: number,
+    clock: Clock = systemClock,
+  ) {
     super(`Circuit breaker '${breakerName}' is ${state}; failing fast`);
     this.breakerName = breakerName;
     this.state = state;
-    this.retryAfterMs = retryAfterMs;
+    this.#clock = clock;
+    this.retryAt = clock.now() + retryAfterMs;
+  }
+
+  /** Milliseconds until a call may be let through; Infinity while the breaker is isolated. */
+  get retryAfterMs(): number {
+    return Math.max(0, this.retryAt - this.#clock.now());
   }
 
   /** Whole seconds to wait, at least 1, as an HTTP `Retry-After` wants it; null if unknown. */
   get retryAfterSeconds(): number | null {
-    return Number.isFinite(this.retryAfterMs)
-      ? Math.max(1, Math.ceil(this.retryAfterMs / 1000))
-      : null;
+    const ms = this.retryAfterMs;
+    return Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : null;
   }
 
-  static create(breakerName: string, state: CircuitState, retryAfterMs: number): CircuitOpenError {
+  /** @internal The stack-less error of one rejection period. */
+  static until(
+    breakerName: string,
+    state: CircuitState,
+    retryAt: number,
+    clock: Clock,
+  ): CircuitOpenError {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
-      return new CircuitOpenError(breakerName, state, retryAfterMs);
+      return new CircuitOpenError(breakerName, state, retryAt - clock.now(), clock);
     } finally {
       Error.stackTraceLimit = limit;
     }
