@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's Chromium through playwright-core), against the real
 // service as a child process, a private redis-server and a fault proxy in front of it.
 // It scripts an outage, watches the tiles and the critical banner, checks the page never
-// leaves the service, and writes the README's screenshots to docs/screenshots/.
+// leaves the service, and takes the README's screenshots: into docs/screenshots/ with
+// UPDATE_SCREENSHOTS=1 (so an ordinary test run leaves the work tree clean), else a temp dir.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,10 @@ import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
 import { ROOT, ServiceProcess, stopAllServices } from '../support/service-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+const SCREENSHOTS =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs/screenshots')
+    : mkdtempSync(join(tmpdir(), 'breakerbox-screenshots-'));
 const ADMIN_TOKEN = 'dashboard-test-admin-token-0123';
 
 let redis: RedisProcess;
