@@ -155,6 +155,29 @@ function outcomeColors(panel: TimeseriesPanelBuilder): TimeseriesPanelBuilder {
 }
 
 /** Builds the dashboard. Pure and deterministic: same source, same JSON. */
+/** Fleet (solid, A) and per-instance (dashed, B) ratio of one counter's matching series to all. */
+function withFleetAndInstanceRatio(
+  panel: TimeseriesPanelBuilder,
+  metric: string,
+  numerator: string,
+): TimeseriesPanelBuilder {
+  const share = (by: string): string =>
+    ratio(
+      `sum by (${by}) (rate(${metric}${sel(numerator)}[${RATE}]))`,
+      `sum by (${by}) (rate(${metric}${sel()}[${RATE}]))`,
+    );
+  return panel
+    .withTarget(query('A', share('circuit_breaker_name'), '{{circuit_breaker_name}} (fleet)'))
+    .withTarget(
+      query(
+        'B',
+        share('instance, circuit_breaker_name'),
+        '{{circuit_breaker_name}} @ {{instance}}',
+      ),
+    )
+    .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]);
+}
+
 export function circuitBreakersDashboard(): Dashboard {
   let nextId = 1;
   const id = (): number => nextId++;
@@ -369,45 +392,29 @@ export function circuitBreakersDashboard(): Dashboard {
     ),
   );
   builder.withPanel(
-    timeseries(
-      'Rejection rate',
-      'Rejected calls / all calls, per breaker for the fleet (solid) and per instance ' +
-        '(dashed). 100% means the circuit is open and every caller gets the fail-fast answer; ' +
-        'sustained above 50% it warns (CircuitHighRejectionRate).',
-    )
-      .id(id())
-      .unit('percentunit')
-      .min(0)
-      .max(1)
-      .withTarget(
-        query(
-          'A',
-          ratio(
-            `sum by (circuit_breaker_name) (rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
-            `sum by (circuit_breaker_name) (rate(${M.calls}${sel()}[${RATE}]))`,
-          ),
-          '{{circuit_breaker_name}} (fleet)',
-        ),
+    withFleetAndInstanceRatio(
+      timeseries(
+        'Rejection rate',
+        'Rejected calls / all calls, per breaker for the fleet (solid) and per instance ' +
+          '(dashed). 100% means the circuit is open and every caller gets the fail-fast answer; ' +
+          'sustained above 50% it warns (CircuitHighRejectionRate).',
       )
-      .withTarget(
-        query(
-          'B',
-          ratio(
-            `sum by (instance, circuit_breaker_name) (rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
-            `sum by (instance, circuit_breaker_name) (rate(${M.calls}${sel()}[${RATE}]))`,
-          ),
-          '{{circuit_breaker_name}} @ {{instance}}',
-        ),
-      )
-      .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+        .id(id())
+        .unit('percentunit')
+        .min(0)
+        .max(1),
+      M.calls,
+      'outcome="rejected"',
+    ),
   );
+
   builder.withPanel(
     timeseries(
       'State transitions',
       'Transitions per interval, by breaker and from → to state, summed over the selected ' +
         'instances. Many closed → open / half_open → open transitions mean a flapping ' +
-        'dependency. (A transition pair is exported from its first occurrence on, so the very ' +
-        'first of each pair after a restart does not show up as an increase.)',
+        'dependency. (Every possible pair is exported at 0 from start-up, so the first ' +
+        'transition after a restart shows up too.)',
     )
       .id(id())
       .unit('short')
@@ -478,39 +485,23 @@ export function circuitBreakersDashboard(): Dashboard {
   // --- Logs ----------------------------------------------------------------------------------
   builder.withRow(new RowBuilder('Logs').id(id()));
   builder.withPanel(
-    timeseries(
-      'Log-noise reduction',
-      'suppressed / (suppressed + emitted) per breaker, for the fleet (solid) and per ' +
-        'instance (dashed). During an outage this should approach 100%: failures and ' +
-        'rejections are counted, not logged, and only state changes and a periodic summary ' +
-        'are written. Low during an outage means the logs are flooding.',
-    )
-      .id(id())
-      .unit('percentunit')
-      .min(0)
-      .max(1)
-      .withTarget(
-        query(
-          'A',
-          ratio(
-            `sum by (circuit_breaker_name) (rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
-            `sum by (circuit_breaker_name) (rate(${M.logEvents}${sel()}[${RATE}]))`,
-          ),
-          '{{circuit_breaker_name}} (fleet)',
-        ),
+    withFleetAndInstanceRatio(
+      timeseries(
+        'Log-noise reduction',
+        'suppressed / (suppressed + emitted) per breaker, for the fleet (solid) and per ' +
+          'instance (dashed). During an outage this should approach 100%: failures and ' +
+          'rejections are counted, not logged, and only state changes and a periodic summary ' +
+          'are written. Low during an outage means the logs are flooding.',
       )
-      .withTarget(
-        query(
-          'B',
-          ratio(
-            `sum by (instance, circuit_breaker_name) (rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
-            `sum by (instance, circuit_breaker_name) (rate(${M.logEvents}${sel()}[${RATE}]))`,
-          ),
-          '{{circuit_breaker_name}} @ {{instance}}',
-        ),
-      )
-      .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+        .id(id())
+        .unit('percentunit')
+        .min(0)
+        .max(1),
+      M.logEvents,
+      'disposition="suppressed"',
+    ),
   );
+
   builder.withPanel(
     timeseries(
       'Log lines by disposition',
