@@ -3,20 +3,27 @@
  * is killed (SIGKILL) and restarted, and blackholed and released, on a fixed schedule.
  *
  *   npx tsx bench/soak.ts [--minutes 3] [--rate 2000] [--connections 20] [--recovery 2]
+ *                         [--heap-probe gc|observe|off] [--service-output FILE]
  *
  * Checks: zero 5xx on the cache routes, no unhandled rejection in the service's output, service
- * memory (RSS from /proc) flat, the `redis_cache` breaker closed after every recovery (polled
- * on /health), and the log-noise reduction over the run from the service's own metrics
- * (suppressed / (suppressed + emitted)), cross-checked against the JSON lines it wrote.
+ * memory flat (RSS from /proc sampled every 2 s; and, by default, the live heap measured by
+ * bench/support/heap-probe.mjs, preloaded into the service, after a full GC it forces every
+ * 10 s: V8 collects lazily under steady load, so RSS alone rises and falls by hundreds of MiB
+ * without any leak; `--heap-probe off` runs the service untouched and judges RSS), the
+ * `redis_cache` breaker closed after every recovery (polled on /health), and the log-noise
+ * reduction over the run from the service's own metrics (suppressed / (suppressed + emitted)),
+ * cross-checked against the JSON lines it wrote.
  *
  * Load: autocannon (as a library), `--connections` connections, `--rate` requests/s over all of
  * them (0 = as fast as answers come). Mix: 70% GET, 20% PUT (ttl 300 s), 10% DELETE over 2,000
  * keys. One cycle: 15 s healthy, SIGKILL Redis for 10 s, restart it (empty) and wait for the
  * breaker to close, 10 s healthy, blackhole for 10 s, release and wait for the breaker to
- * close. Cycles repeat while a whole one fits in `--minutes`; at least one always runs.
+ * close. Cycles repeat while a whole one fits in `--minutes` (at least one), and the rest of
+ * the time runs healthy, so the run lasts `--minutes`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import {
@@ -24,6 +31,7 @@ import {
   machineLine,
   ms,
   prng,
+  ROOT,
   runScript,
   sleep,
   Stack,
@@ -40,6 +48,13 @@ const { values: args } = parseArgs({
     recovery: { type: 'string', default: '2' },
     'timeout-ms': { type: 'string', default: '500' },
     'summary-interval': { type: 'string', default: '60' },
+    /**
+     * gc (default): a preloaded probe forces a full GC every 10 s and reports the live heap;
+     * observe: the probe only reports; off: no probe (the service exactly as npm start runs it).
+     */
+    'heap-probe': { type: 'string', default: 'gc' },
+    /** Write the service's whole stdout/stderr to this file at the end. */
+    'service-output': { type: 'string' },
   },
 });
 const MINUTES = Math.max(0.5, Math.min(240, Number(args.minutes)));
@@ -48,6 +63,10 @@ const CONNECTIONS = Math.max(1, Math.min(1_000, Number(args.connections)));
 const RECOVERY_S = Number(args.recovery);
 const TIMEOUT_MS = Number(args['timeout-ms']);
 const SUMMARY_INTERVAL_S = Number(args['summary-interval']);
+const HEAP_PROBE = args['heap-probe'];
+if (HEAP_PROBE !== 'gc' && HEAP_PROBE !== 'observe' && HEAP_PROBE !== 'off') {
+  throw new Error('--heap-probe must be gc, observe or off');
+}
 const KEYS = 2_000;
 const CLOSE_TIMEOUT_MS = 60_000;
 
@@ -175,9 +194,43 @@ function slopePerMinute(points: Array<{ t: number; v: number }>): number {
   return den === 0 ? NaN : (num / den) * 60;
 }
 
+interface HeapProbe {
+  at: number;
+  rss: number;
+  heapUsed: number;
+  majorGcs: number;
+}
+
+function heapProbes(output: string): HeapProbe[] {
+  const out: HeapProbe[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('BREAKERBOX_HEAP_PROBE ')) continue;
+    try {
+      out.push(JSON.parse(line.slice('BREAKERBOX_HEAP_PROBE '.length)) as HeapProbe);
+    } catch {
+      // a torn line
+    }
+  }
+  return out;
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 async function main(): Promise<number> {
+  const probe = HEAP_PROBE === 'off' ? undefined : join(ROOT, 'bench/support/heap-probe.mjs');
   const stack = await Stack.start({
     env: {
+      ...(probe === undefined
+        ? {}
+        : {
+            NODE_OPTIONS:
+              `${process.env.BENCH_SERVICE_NODE_OPTIONS ?? ''} --import=${probe}`.trim(),
+            BREAKERBOX_HEAP_PROBE_GC: HEAP_PROBE === 'gc' ? '1' : '0',
+          }),
       REDIS_COMMAND_TIMEOUT_MS: String(TIMEOUT_MS),
       REDIS_CIRCUIT_RECOVERY_TIMEOUT: String(RECOVERY_S),
       CIRCUIT_LOG_SUMMARY_INTERVAL: String(SUMMARY_INTERVAL_S),
@@ -186,6 +239,7 @@ async function main(): Promise<number> {
   });
   const pid = stack.pid;
   const t0 = performance.now();
+  const wallT0 = Date.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
   const rss: Array<{ t: number; v: number; kind: PhaseKind }> = [];
   const rssAtStart = rssOf(pid);
@@ -203,6 +257,9 @@ async function main(): Promise<number> {
   let firstCycleEnd = Infinity;
   let cycles = 0;
   const maxCycles = Math.max(1, Math.ceil(budgetS / cycleS) + 1);
+  /** ms until /health shows the breaker closed; NaN if it did not within CLOSE_TIMEOUT_MS. */
+  const closed = (): Promise<number> =>
+    stack.waitForState('closed', CLOSE_TIMEOUT_MS).catch(() => NaN);
   try {
     while (cycles < maxCycles && (cycles === 0 || elapsed() + cycleS <= budgetS)) {
       cycles++;
@@ -217,7 +274,7 @@ async function main(): Promise<number> {
         fault: 'SIGKILL + restart',
         closedAfterMs: await phase('recovering', async () => {
           await stack.redis.restart();
-          return stack.waitForState('closed', CLOSE_TIMEOUT_MS);
+          return closed();
         }),
       });
       await phase('healthy', () => sleep(10_000));
@@ -230,7 +287,7 @@ async function main(): Promise<number> {
         fault: 'blackhole released',
         closedAfterMs: await phase('recovering', async () => {
           await stack.proxy.setMode('pass');
-          return stack.waitForState('closed', CLOSE_TIMEOUT_MS);
+          return closed();
         }),
       });
       if (cycles === 1) {
@@ -238,7 +295,8 @@ async function main(): Promise<number> {
         firstCycleEnd = elapsed();
       }
     }
-    await phase('healthy', () => sleep(5_000));
+    // The rest of the budget (at least 5 s) healthy, so the run lasts --minutes.
+    await phase('healthy', () => sleep(Math.max(5, budgetS - elapsed()) * 1000));
   } finally {
     load.instance.stop();
     clearInterval(sampler);
@@ -263,6 +321,8 @@ async function main(): Promise<number> {
   const stateLines = breakerLines.filter((l) => l.event === 'circuit_breaker.state_change').length;
   const summaryLines = breakerLines.filter((l) => l.event === 'circuit_breaker.summary').length;
   const exitCode = await stack.stop();
+  if (args['service-output'] !== undefined)
+    writeFileSync(args['service-output'], stack.service.output);
 
   const delta = (name: string, match: Record<string, string>): number =>
     sumMetric(metricsAtEnd, name, match) - sumMetric(metricsAtStart, name, match);
@@ -289,9 +349,23 @@ async function main(): Promise<number> {
   const slope = slopePerMinute(warm);
   const warmRss = rssAfterFirstCycle ?? rss[0]?.v;
   const growth = rssAtEnd !== undefined && warmRss !== undefined ? rssAtEnd - warmRss : NaN;
-  const memoryFlat = Number.isFinite(growth) && growth < 0.1 * (warmRss ?? Infinity);
+  const rssFlat = Number.isFinite(growth) && growth < 0.1 * (warmRss ?? Infinity);
+  // The live heap (after the probe's forced GC): cycle 1 after its first 15 s versus the last
+  // 60 s of the run (medians, so one sample taken mid-burst does not decide).
+  const probes = heapProbes(stack.service.output).map((p) => ({
+    ...p,
+    t: (p.at - wallT0) / 1000,
+  }));
+  const heapEarly = median(
+    probes.filter((p) => p.t >= 15 && p.t <= firstCycleEnd).map((p) => p.heapUsed),
+  );
+  const heapLate = median(probes.filter((p) => p.t >= runSeconds - 60).map((p) => p.heapUsed));
+  const heapGrowth = heapLate - heapEarly;
+  const heapFlat = Number.isFinite(heapGrowth) && heapGrowth < Math.max(5, 0.15 * heapEarly);
+  const memoryFlat = HEAP_PROBE === 'gc' ? heapFlat : rssFlat;
+  const closedCount = recoveries.filter((r) => Number.isFinite(r.closedAfterMs)).length;
   const allClosed =
-    recoveries.length === 2 * cycles && finalBreaker.state === 'closed' && recoveries.length > 0;
+    closedCount === 2 * cycles && finalBreaker.state === 'closed' && closedCount > 0;
   const noiseOk = reduction >= 0.999;
   const pass = total5xx === 0 && unhandled === 0 && memoryFlat && allClosed && noiseOk;
 
@@ -303,7 +377,8 @@ async function main(): Promise<number> {
       `${RATE > 0 ? `${RATE} req/s overall` : 'unpaced'}, 70% GET / 20% PUT / 10% DELETE over ` +
       `${KEYS} keys. Service: REDIS_COMMAND_TIMEOUT_MS=${TIMEOUT_MS}, ` +
       `REDIS_CIRCUIT_RECOVERY_TIMEOUT=${RECOVERY_S}, threshold 5, 1 half-open call, ` +
-      `CIRCUIT_LOG_SUMMARY_INTERVAL=${SUMMARY_INTERVAL_S}.\n`,
+      `CIRCUIT_LOG_SUMMARY_INTERVAL=${SUMMARY_INTERVAL_S}. Heap probe: ${HEAP_PROBE}` +
+      `${HEAP_PROBE === 'gc' ? ' (bench/support/heap-probe.mjs preloaded; it forces a full GC every 10 s, so RSS below is with those GCs)' : ''}.\n`,
   );
   const check = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
   console.log(
@@ -328,18 +403,28 @@ async function main(): Promise<number> {
         [
           'service RSS start / after cycle 1 / end / max',
           `${mib(rssAtStart)} / ${mib(rssAfterFirstCycle)} / ${mib(rssAtEnd)} / ${mib(Math.max(...rss.map((p) => p.v)))}`,
-          'flat',
+          HEAP_PROBE === 'gc' ? '' : 'flat',
           '',
         ],
         [
           'RSS growth after cycle 1 (slope)',
           `${Number.isFinite(growth) ? `${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB` : 'n/a'} (${Number.isFinite(slope) ? `${slope.toFixed(2)} MiB/min` : 'n/a'})`,
-          '< 10%',
-          check(memoryFlat),
+          HEAP_PROBE === 'gc' ? '' : '< 10%',
+          HEAP_PROBE === 'gc' ? '' : check(rssFlat),
         ],
+        ...(HEAP_PROBE === 'gc'
+          ? [
+              [
+                'live heap after forced GC: cycle 1 / last 60 s (medians)',
+                `${mib(heapEarly)} / ${mib(heapLate)} (${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MiB)`,
+                '< max(5 MiB, 15%)',
+                check(heapFlat),
+              ],
+            ]
+          : []),
         [
           'breaker closed after every recovery',
-          `${recoveries.length}/${2 * cycles}, final state ${finalBreaker.state}`,
+          `${closedCount}/${2 * cycles}, final state ${finalBreaker.state}`,
           'all',
           check(allClosed),
         ],
@@ -391,11 +476,24 @@ async function main(): Promise<number> {
   console.log(
     table(
       ['cycle', 'fault', 'breaker closed after'],
-      recoveries.map((r) => [String(r.cycle), r.fault, `${(r.closedAfterMs / 1000).toFixed(2)} s`]),
+      recoveries.map((r) => [
+        String(r.cycle),
+        r.fault,
+        Number.isFinite(r.closedAfterMs)
+          ? `${(r.closedAfterMs / 1000).toFixed(2)} s`
+          : `not within ${CLOSE_TIMEOUT_MS / 1000} s`,
+      ]),
       ['r', 'l', 'r'],
     ),
   );
   console.log();
+  if (probes.length > 0) {
+    console.log(
+      `Heap probe (${HEAP_PROBE === 'gc' ? 'after a forced full GC' : 'no forced GC'}, every 10 s, MiB heapUsed/RSS): ${probes
+        .map((p) => `${p.t.toFixed(0)}s:${p.heapUsed.toFixed(0)}/${p.rss.toFixed(0)}`)
+        .join(' ')}; major GCs: ${probes.at(-1)?.majorGcs ?? 'n/a'}\n`,
+    );
+  }
   console.log(
     `RSS samples (every 2 s, MiB): ${rss
       .filter((_, i) => i % 5 === 0)

@@ -156,6 +156,10 @@ export class Stack {
       CODE_EMBEDDING_MODEL: models.code,
       MODELS_DIR: models.dir,
       ADMIN_TOKEN,
+      // For investigations, e.g. BENCH_SERVICE_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/p'.
+      ...(process.env.BENCH_SERVICE_NODE_OPTIONS
+        ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS }
+        : {}),
       ...options.env,
     };
     const service = await ServiceProcess.start(env);

@@ -54,18 +54,20 @@ export function createApp(deps: AppDeps): Hono {
     await next();
     if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) =>
-        errorResponse(
-          c,
-          413,
-          'payload_too_large',
-          `the request body is larger than ${deps.bodyLimitBytes} bytes`,
-        ),
-    }),
+  // GET and HEAD skip the limit: no handler reads their body, and on @hono/node-server the
+  // limit's `c.req.raw.body` builds a full web Request (with its AbortSignal) per request.
+  const limitBody = bodyLimit({
+    maxSize: deps.bodyLimitBytes,
+    onError: (c) =>
+      errorResponse(
+        c,
+        413,
+        'payload_too_large',
+        `the request body is larger than ${deps.bodyLimitBytes} bytes`,
+      ),
+  });
+  app.use('*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   );
 
   app.route('/health', healthRoutes({ registry: deps.registry, dependencies: deps.dependencies }));

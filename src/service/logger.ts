@@ -1,4 +1,4 @@
-import { trace, context } from '@opentelemetry/api';
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 
 /**
@@ -28,10 +28,10 @@ export function createLogger(
         censor: '[redacted]',
       },
       mixin() {
-        const span = trace.getSpan(context.active());
-        if (span === undefined) return {};
-        const { traceId, spanId } = span.spanContext();
-        return { trace_id: traceId, span_id: spanId };
+        const spanContext = trace.getSpan(context.active())?.spanContext();
+        // With tracing off, spans are no-ops whose ids are all zeros: log no ids then.
+        if (spanContext === undefined || !isSpanContextValid(spanContext)) return {};
+        return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
       },
     },
     destination,

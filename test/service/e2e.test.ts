@@ -244,8 +244,8 @@ describe('the service end to end, as npm start runs it', () => {
     const opened = changes.find(
       (l) => l['circuit_breaker.name'] === 'redis_cache' && l.to === 'open',
     );
-    expect(opened?.trace_id).toMatch(/^[0-9a-f]{32}$/);
-    expect(opened?.span_id).toMatch(/^[0-9a-f]{16}$/);
+    expect(opened?.trace_id).toMatch(/^(?!0{32})[0-9a-f]{32}$/);
+    expect(opened?.span_id).toMatch(/^(?!0{16})[0-9a-f]{16}$/);
     expect(changes.map((l) => `${l['circuit_breaker.name']}:${l.to}`)).toEqual(
       expect.arrayContaining([
         'redis_cache:open',
