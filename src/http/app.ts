@@ -46,7 +46,8 @@ const KNOWN_ROUTES: Array<{ pattern: RegExp; methods: string[] }> = [
 
 /** The HTTP layer: small routers composed under one app, JSON errors everywhere. */
 export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
+  // Not strict: `/dashboard/` and `/health/` answer like `/dashboard` and `/health`.
+  const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
   app.use('*', tracing(deps.tracer));

@@ -314,6 +314,11 @@ describe('bad input gets a 4xx JSON error naming the problem', () => {
     expect(text).not.toMatch(/\bat .*\.(ts|js):\d+/); // no stack frames
   });
 
+  it('answers a trailing slash like the path without it', async () => {
+    expect((await send('GET', '/dashboard/')).status).toBe(200);
+    expect((await send('GET', '/health/')).status).toBe(200);
+  });
+
   it('says which methods a known route allows', async () => {
     const res = await send('PATCH', '/v1/cache/k');
     expect(res.headers.get('allow')).toBe('GET, PUT, DELETE');

@@ -2,6 +2,9 @@ import { trace } from '@opentelemetry/api';
 import type { Hono } from 'hono';
 import { BreakerRegistry, CircuitBreaker } from '../../src/breaker/index.js';
 import { createApp } from '../../src/http/app.js';
+import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
+import { TransitionHistory } from '../../src/service/transition-history.js';
+import { BreakerTelemetry } from '../../src/telemetry/index.js';
 import { CascadeCache } from '../../src/services/cache/cascade-cache.js';
 import { L1Cache } from '../../src/services/cache/l1-cache.js';
 import { createRedisClient } from '../../src/services/cache/redis-client.js';
@@ -53,6 +56,8 @@ export async function startAppHarness(
     textModel: models.text,
     codeModel: models.code,
   });
+  const telemetry = new BreakerTelemetry({ registry });
+  const history = new TransitionHistory(registry, 50);
   const errors: unknown[] = [];
   const app = createApp({
     registry,
@@ -63,6 +68,13 @@ export async function startAppHarness(
     redisBreakerName: 'redis_cache',
     bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024,
     adminToken: ADMIN_TOKEN,
+    extraRoutes: [
+      {
+        path: '/dashboard',
+        app: dashboardRoutes({ registry, history, telemetry }),
+        methods: ['GET'],
+      },
+    ],
   });
   return {
     app,
@@ -70,6 +82,8 @@ export async function startAppHarness(
     redis,
     errors,
     async close() {
+      history.dispose();
+      telemetry.dispose();
       await cache.close();
       await embeddings.close();
       for (const b of registry.list()) b.dispose();
