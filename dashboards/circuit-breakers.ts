@@ -155,23 +155,33 @@ function outcomeColors(panel: TimeseriesPanelBuilder): TimeseriesPanelBuilder {
 }
 
 /** Builds the dashboard. Pure and deterministic: same source, same JSON. */
-/** Fleet (solid, A) and per-instance (dashed, B) ratio of one counter's matching series to all. */
+/** The share of one counter's rate that matches `numerator`, summed by `by` (or overall). */
+function shareOf(metric: string, numerator: string, by?: string): string {
+  const sum = by === undefined ? 'sum' : `sum by (${by}) `;
+  return ratio(
+    `${sum}(rate(${metric}${sel(numerator)}[${RATE}]))`,
+    `${sum}(rate(${metric}${sel()}[${RATE}]))`,
+  );
+}
+
+/** Fleet (solid, A) and per-instance (dashed, B) share of one counter's matching series. */
 function withFleetAndInstanceRatio(
   panel: TimeseriesPanelBuilder,
   metric: string,
   numerator: string,
 ): TimeseriesPanelBuilder {
-  const share = (by: string): string =>
-    ratio(
-      `sum by (${by}) (rate(${metric}${sel(numerator)}[${RATE}]))`,
-      `sum by (${by}) (rate(${metric}${sel()}[${RATE}]))`,
-    );
   return panel
-    .withTarget(query('A', share('circuit_breaker_name'), '{{circuit_breaker_name}} (fleet)'))
+    .withTarget(
+      query(
+        'A',
+        shareOf(metric, numerator, 'circuit_breaker_name'),
+        '{{circuit_breaker_name}} (fleet)',
+      ),
+    )
     .withTarget(
       query(
         'B',
-        share('instance, circuit_breaker_name'),
+        shareOf(metric, numerator, 'instance, circuit_breaker_name'),
         '{{circuit_breaker_name}} @ {{instance}}',
       ),
     )
@@ -272,10 +282,7 @@ export function circuitBreakersDashboard(): Dashboard {
       'Share of all calls through the selected breakers that were rejected without reaching ' +
         'the dependency, across the fleet. Sustained above 50% it warns ' +
         '(CircuitHighRejectionRate): find out why the circuit keeps opening.',
-      ratio(
-        `sum(rate(${M.calls}${sel('outcome="rejected"')}[${RATE}]))`,
-        `sum(rate(${M.calls}${sel()}[${RATE}]))`,
-      ),
+      shareOf(M.calls, 'outcome="rejected"'),
     )
       .unit('percentunit')
       .decimals(1)
@@ -285,10 +292,7 @@ export function circuitBreakersDashboard(): Dashboard {
       'Share of would-be log lines (each failure and rejection) that were counted instead of ' +
         'logged: suppressed / (suppressed + emitted). High during an outage is the point: one ' +
         'line per state change plus a periodic summary instead of one per call.',
-      ratio(
-        `sum(rate(${M.logEvents}${sel('disposition="suppressed"')}[${RATE}]))`,
-        `sum(rate(${M.logEvents}${sel()}[${RATE}]))`,
-      ),
+      shareOf(M.logEvents, 'disposition="suppressed"'),
     )
       .unit('percentunit')
       .decimals(1)
