@@ -478,7 +478,7 @@ export class CircuitBreaker implements Disposable {
       const onValue = (value: T): void => {
         if (deadline.done) return;
         deadline.done = true;
-        this.settle(token, 'success', start);
+        this.settleSuccess(token, start);
         resolve(value);
       };
       const onError = (error: unknown): void => {
@@ -508,8 +508,8 @@ export class CircuitBreaker implements Disposable {
     this.settle(token, counts ? 'failure' : 'ignored', start, error);
   }
 
-  /** `settle(token, 'success', start)` without the outcome dispatch: the hot path. */
-  private settleSuccess(token: number, start: number): void {
+  /** @internal Records a success: the hot path, apart from `settle` so it needs no dispatch. */
+  settleSuccess(token: number, start: number): void {
     const now = this.clock.now();
     this.totals.success++;
     this.successDurations.record(now - start);
@@ -524,36 +524,23 @@ export class CircuitBreaker implements Disposable {
     }
   }
 
-  /** @internal Records one outcome; only a current-epoch outcome may move the state machine. */
-  settle(
-    token: number,
-    outcome: Exclude<CallOutcome, 'rejected'>,
-    start: number,
-    error?: unknown,
-  ): void {
+  /** @internal Records a failure or an ignored call; only a current-epoch outcome moves the state. */
+  settle(token: number, outcome: 'failure' | 'ignored', start: number, error?: unknown): void {
     const now = this.clock.now();
     this.totals[outcome]++;
     this.histograms[outcome].record(now - start);
-    if (outcome === 'success') this.successCount++;
-    else if (outcome === 'failure') this.lastFailureAt = now;
+    if (outcome === 'failure') this.lastFailureAt = now;
 
     if (token === this.epoch && this.currentMode === 'normal') {
       const s = this.current;
       if (s.kind === CircuitState.Closed) {
-        if (outcome === 'success') {
-          this.consecutiveFailures = 0;
-          this.policy.onSuccess(now);
-        } else if (outcome === 'failure') {
+        if (outcome === 'failure') {
           this.consecutiveFailures++;
           const reason = this.policy.onFailure(now);
           if (reason !== undefined) this.transition(CircuitState.Open, reason, now);
         }
       } else if (s.kind === CircuitState.HalfOpen) {
-        if (outcome === 'success') {
-          if (++s.succeeded >= this.options.halfOpenMaxCalls) {
-            this.transition(CircuitState.Closed, 'probe_success', now);
-          }
-        } else if (outcome === 'failure') {
+        if (outcome === 'failure') {
           this.consecutiveFailures++;
           this.transition(CircuitState.Open, 'probe_failure', now);
         } else {
@@ -659,7 +646,7 @@ class BreakerPermit implements Permit {
   success(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.breaker.settle(this.token, 'success', this.start);
+    this.breaker.settleSuccess(this.token, this.start);
     return true;
   }
 
