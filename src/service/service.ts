@@ -2,8 +2,18 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { ValueType } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { BreakerRegistry, CircuitBreaker, type Disposable } from '../breaker/index.js';
-import { EMBEDDING_BREAKER, REDIS_BREAKER, type Config } from '../config/config.js';
+import {
+  BreakerRegistry,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type Disposable,
+} from '../breaker/index.js';
+import {
+  EMBEDDING_BREAKER,
+  REDIS_BREAKER,
+  type BreakerSettings,
+  type Config,
+} from '../config/config.js';
 import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { createApp } from '../http/app.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
@@ -39,18 +49,26 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
   const history = new TransitionHistory(registry, 200);
 
-  const critical = (name: string): boolean => config.criticalCircuits.includes(name);
+  /** A service breaker from its environment settings, critical when CRITICAL_CIRCUITS says so. */
+  const serviceBreaker = (
+    name: string,
+    settings: BreakerSettings,
+    options: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure'>,
+  ): CircuitBreaker =>
+    new CircuitBreaker({
+      name,
+      failureThreshold: settings.failureThreshold,
+      recoveryTimeout: settings.recoveryTimeoutMs,
+      halfOpenMaxCalls: settings.halfOpenMaxCalls,
+      critical: config.criticalCircuits.includes(name),
+      registry,
+      ...options,
+    });
 
   // Redis: L1 in front of L2, every Redis command one call through `redis_cache`.
-  const redisBreaker = new CircuitBreaker({
-    name: REDIS_BREAKER,
-    failureThreshold: config.redis.breaker.failureThreshold,
-    recoveryTimeout: config.redis.breaker.recoveryTimeoutMs,
-    halfOpenMaxCalls: config.redis.breaker.halfOpenMaxCalls,
+  const redisBreaker = serviceBreaker(REDIS_BREAKER, config.redis.breaker, {
     // A probe is one command with its own timeout; a probe that never reports cannot wedge.
     halfOpenMaxWait: Math.max(5_000, config.redis.commandTimeoutMs * 4),
-    critical: critical(REDIS_BREAKER),
-    registry,
   });
   let redisState = 'connecting';
   const redisClient = createRedisClient({
@@ -73,15 +91,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const cache = new CascadeCache({ l1, l2 });
 
   // Embeddings: both models behind one `embedding_service` breaker.
-  const embeddingBreaker = new CircuitBreaker({
-    name: EMBEDDING_BREAKER,
-    failureThreshold: config.embedding.breaker.failureThreshold,
-    recoveryTimeout: config.embedding.breaker.recoveryTimeoutMs,
-    halfOpenMaxCalls: config.embedding.breaker.halfOpenMaxCalls,
+  const embeddingBreaker = serviceBreaker(EMBEDDING_BREAKER, config.embedding.breaker, {
     halfOpenMaxWait: config.embedding.loadTimeoutMs + 10_000,
     isFailure: isEmbeddingFailure,
-    critical: critical(EMBEDDING_BREAKER),
-    registry,
   });
   const embeddingDuration = otel.meter.createHistogram('breakerbox.embedding.duration', {
     description: 'Duration of embedding requests that produced vectors, model load included',
