@@ -3,7 +3,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'models/', '.tmp/', 'grafana/dashboards/'] },
+  {
+    ignores: [
+      '**/dist/',
+      'coverage/',
+      '**/node_modules/',
+      'models/',
+      '.tmp/',
+      'grafana/dashboards/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,8 +29,9 @@ export default tseslint.config(
     },
   },
   {
-    // The engine and its telemetry are the published library: OpenTelemetry API only, no I/O.
-    files: ['src/breaker/**/*.ts', 'src/telemetry/**/*.ts', 'src/index.ts'],
+    // The published library: OpenTelemetry API only, no I/O. `breakerbox/sdk` may also use
+    // the SDK packages it names as optional peer dependencies.
+    files: ['packages/breakerbox/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
@@ -31,6 +41,46 @@ export default tseslint.config(
             {
               regex: '^(?!@opentelemetry/api$|\\.{1,2}/|node:perf_hooks$)',
               message: 'The library may import only @opentelemetry/api and its own modules.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/breakerbox/src/sdk/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@opentelemetry/(api|sdk-metrics|resources)$|\\.{1,2}/|node:perf_hooks$)',
+              message: 'breakerbox/sdk may import only the OpenTelemetry packages it peers with.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Everything else uses the library as an outside user would: by its package name.
+    files: [
+      'src/**/*.ts',
+      'test/**/*.ts',
+      'bench/**/*.ts',
+      'scripts/**/*.ts',
+      'packages/devkit/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: 'packages/breakerbox|^(\\.{1,2}/)+(breaker|telemetry)/',
+              message: "Import the library as 'breakerbox' (or 'breakerbox/sdk'), never by path.",
             },
           ],
         },

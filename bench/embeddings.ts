@@ -12,14 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pipeline } from '@xenova/transformers';
-import { CircuitBreaker } from '../src/index.js';
+import { CircuitBreaker } from 'breakerbox';
 import {
   EmbeddingService,
   isEmbeddingFailure,
   loadPipeline,
   resolveModelSpec,
   writeTestModel,
-} from '../src/services/embeddings/index.js';
+} from '../src/dependencies/embeddings/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -24,7 +24,7 @@ import {
   tripBreakerbox,
   tripCockatiel,
 } from './subjects.js';
-import { CircuitState, type CircuitBreaker } from '../src/index.js';
+import { CircuitState, type CircuitBreaker } from 'breakerbox';
 
 export interface MicroCase {
   id: string;

@@ -17,14 +17,14 @@ import {
 } from 'cockatiel';
 import Opossum from 'opossum';
 import { pino } from 'pino';
-import { BreakerDurationProducer } from '../src/otel/breaker-duration-producer.js';
+import { BreakerDurationProducer } from 'breakerbox/sdk';
 import {
   BreakerRegistry,
   BreakerTelemetry,
   CircuitBreaker,
   CircuitOpenError,
   CircuitState,
-} from '../src/index.js';
+} from 'breakerbox';
 
 /** The protected function: an async function that resolves at once. */
 export const fn = async (): Promise<number> => 42;

@@ -18,18 +18,20 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { writeTestModel } from '../src/services/embeddings/test-model.js';
-import { FaultProxy } from '../test/support/fault-proxy.js';
-import { freePort } from '../test/support/ports.js';
-import { RedisProcess } from '../test/support/redis-server.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { writeTestModel } from '../src/dependencies/embeddings/test-model.js';
+import {
+  ensureBuilt,
+  FaultProxy,
+  freePort,
+  onStopSignals,
+  RedisProcess,
+  ROOT,
+} from '@breakerbox/devkit';
 const HOST = '127.0.0.1';
 
 const USAGE = 'usage: npm run demo -- [--duration SECONDS] [--port N] [--build] [--verbose]';
@@ -112,23 +114,6 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   });
 
 // ---------------------------------------------------------------------------- pieces
-
-function ensureBuilt(force: boolean): void {
-  const main = join(ROOT, 'dist/main.js');
-  if (force || !existsSync(main)) {
-    say(
-      force
-        ? 'Building dist/ (npm run build)…'
-        : 'dist/main.js is missing: building (npm run build)…',
-    );
-    const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-    if (result.status !== 0) throw new Error('npm run build failed');
-    return;
-  }
-  const built = statSync(main).mtimeMs;
-  const source = statSync(join(ROOT, 'src/main.ts'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (source > built) say('note: src/ looks newer than dist/; pass --build to recompile first.');
-}
 
 function hasRedisServer(): boolean {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
@@ -220,7 +205,7 @@ async function main(): Promise<void> {
   let options: Options;
   try {
     options = parseOptions(process.argv.slice(2));
-    ensureBuilt(options.build);
+    ensureBuilt({ force: options.build, say });
   } catch (error) {
     console.error(`demo: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
     process.exit(2);
@@ -271,18 +256,10 @@ async function main(): Promise<void> {
       );
     })());
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      say(`${signal} again: killing the service now.`);
-      killServiceNow();
-      return;
-    }
-    void stop(signal).then(() => process.exit(0));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  onStopSignals(stop, (signal) => {
+    say(`${signal} again: killing the service now.`);
+    killServiceNow();
+  });
 
   try {
     say('breakerbox demo: setting up (everything on 127.0.0.1, private to this run)…');

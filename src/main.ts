@@ -1,7 +1,7 @@
 // `npm start`: read the environment, start the service, stop cleanly on SIGTERM/SIGINT.
 import { ConfigError, loadConfig } from './config/config.js';
-import { createLogger } from './service/logger.js';
-import { startService } from './service/service.js';
+import { createLogger } from './composition/logger.js';
+import { startService } from './composition/build-service.js';
 
 async function main(): Promise<void> {
   let config;

@@ -6,49 +6,24 @@
  *
  * Loopback only: every process listens on 127.0.0.1, on free ports.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RedisProcess } from '../../test/support/redis-server.js';
-import { makeModels, ROOT, ServiceProcess } from '../../test/support/service-process.js';
-import { RemoteProxy } from './remote-proxy.js';
+import {
+  ensureBuilt,
+  makeModels,
+  RedisProcess,
+  RemoteProxy,
+  ROOT,
+  ServiceProcess,
+} from '@breakerbox/devkit';
 
 export { ROOT };
 export const REDIS_BREAKER = 'redis_cache';
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ------------------------------------------------------------------ build
-
-function newestMtime(dir: string, skip: (name: string) => boolean): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path, skip));
-    else if (!skip(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compiles dist/ (tsconfig.build.json) when dist/main.js is missing or older than src/. */
-export function ensureBuilt(): void {
-  const main = join(ROOT, 'dist/main.js');
-  const sources = Math.max(
-    newestMtime(join(ROOT, 'src'), (name) => !name.endsWith('.ts') || name.endsWith('.test.ts')),
-    statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs,
-    statSync(join(ROOT, 'tsconfig.json')).mtimeMs,
-  );
-  if (existsSync(main) && statSync(main).mtimeMs >= sources) return;
-  process.stderr.write('dist/ is missing or stale: compiling (tsc -p tsconfig.build.json)...\n');
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-}
 
 // ------------------------------------------------------------------ cleanup
 
@@ -141,7 +116,7 @@ export class Stack {
   ) {}
 
   static async start(options: StackOptions = {}): Promise<Stack> {
-    ensureBuilt();
+    ensureBuilt({ say: (line) => process.stderr.write(`${line}\n`) });
     installSignalHandlers();
     const redis = await RedisProcess.start();
     onCleanup(() => redis.stop());

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { testModelExists } from '../services/embeddings/test-model.js';
+import { testModelExists } from '../dependencies/embeddings/test-model.js';
 import { main } from './make-test-model.js';
 
 describe('make-test-model CLI', () => {

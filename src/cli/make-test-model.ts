@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Writes breakerbox's small deterministic embedding model (see
-// src/services/embeddings/test-model.ts) into one or more directories.
+// src/dependencies/embeddings/test-model.ts) into one or more directories.
 //
 //   npm run make-test-model -- [--if-missing] [--kind text|code] [--seed N] [--dimension N] DIR...
 //
@@ -17,7 +17,7 @@ import {
   testModelExists,
   writeTestModel,
   type TestModelKind,
-} from '../services/embeddings/test-model.js';
+} from '../dependencies/embeddings/test-model.js';
 
 const USAGE =
   'usage: make-test-model [--if-missing] [--kind text|code] [--seed N] [--dimension N] DIR...';

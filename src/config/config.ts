@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { parseRedisUrl, redactRedisUrl } from '../services/cache/redis-client.js';
+import { parseRedisUrl, redactRedisUrl } from '../dependencies/cache/redis-client.js';
 import {
   embeddingConfigFromEnv,
   EmbeddingConfigError,
   type EmbeddingEnvConfig,
-} from '../services/embeddings/config.js';
+} from '../dependencies/embeddings/config.js';
 
 /** Breaker names the service creates; CRITICAL_CIRCUITS must name only these. */
 export const REDIS_BREAKER = 'redis_cache';

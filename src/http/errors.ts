@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { BreakerRegistry, CircuitBreaker } from '../breaker/index.js';
+import type { BreakerRegistry, CircuitBreaker } from 'breakerbox';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /** Every error answer has this shape: a stable code and a message naming the problem. */

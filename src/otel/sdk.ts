@@ -8,9 +8,9 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import type { BreakerRegistry } from '../breaker/index.js';
-import { INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION } from '../telemetry/index.js';
-import { BreakerDurationProducer } from './breaker-duration-producer.js';
+import type { BreakerRegistry } from 'breakerbox';
+import { INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION } from 'breakerbox';
+import { BreakerDurationProducer } from 'breakerbox/sdk';
 
 export interface OpenTelemetryOptions {
   serviceName: string;

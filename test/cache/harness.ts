@@ -5,7 +5,7 @@ import {
   FakeClock,
   type CircuitState,
   type Disposable,
-} from '../../src/index.js';
+} from 'breakerbox';
 import {
   CascadeCache,
   L1Cache,
@@ -14,9 +14,8 @@ import {
   waitForRedisReady,
   type L1CacheOptions,
   type LookupResult,
-} from '../../src/services/cache/index.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { RedisProcess } from '../support/redis-server.js';
+} from '../../src/dependencies/cache/index.js';
+import { FaultProxy, RedisProcess } from '@breakerbox/devkit';
 
 /**
  * The whole cache stack against a private redis-server, through a FaultProxy:

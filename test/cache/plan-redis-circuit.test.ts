@@ -1,8 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CircuitState } from '../../src/index.js';
-import { stopAllRedis } from '../support/redis-server.js';
-import { freePort } from '../support/ports.js';
-import { sleep } from '../support/wait.js';
+import { CircuitState } from 'breakerbox';
+import { stopAllRedis, freePort, sleep } from '@breakerbox/devkit';
 import { CacheHarness, type HarnessOptions } from './harness.js';
 
 // The seed plan's six Redis integration tests (Phase 2, Step 2.3), made real: real Redis

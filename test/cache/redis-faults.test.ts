@@ -1,8 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CircuitState } from '../../src/index.js';
-import type { CacheGetResult } from '../../src/services/cache/index.js';
-import { stopAllRedis } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
+import { CircuitState } from 'breakerbox';
+import type { CacheGetResult } from '../../src/dependencies/cache/index.js';
+import { stopAllRedis, sleep, waitFor } from '@breakerbox/devkit';
 import { CacheHarness, type HarnessOptions } from './harness.js';
 
 // Real redis-server processes behind a FaultProxy; real command timeouts (150 ms); the

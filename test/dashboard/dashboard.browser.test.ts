@@ -10,10 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeTestModel } from '../../src/services/embeddings/test-model.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
-import { ROOT, ServiceProcess, stopAllServices } from '../support/service-process.js';
+import { writeTestModel } from '../../src/dependencies/embeddings/test-model.js';
+import {
+  FaultProxy,
+  RedisProcess,
+  stopAllRedis,
+  ROOT,
+  ServiceProcess,
+  stopAllServices,
+} from '@breakerbox/devkit';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS =

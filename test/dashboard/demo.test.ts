@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT } from '../support/service-process.js';
+import { ROOT } from '@breakerbox/devkit';
 
 interface Run {
   child: ChildProcess;

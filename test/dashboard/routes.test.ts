@@ -6,12 +6,12 @@ import {
   CircuitBreaker,
   DURATION_BOUNDARIES_SECONDS,
   FakeClock,
-} from '../../src/breaker/index.js';
+} from 'breakerbox';
 import { histogramDelta, type DashboardData } from '../../src/http/dashboard/data.js';
 import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
 import { CLIENT_SCRIPT } from '../../src/http/dashboard/client.js';
-import { TransitionHistory } from '../../src/service/transition-history.js';
-import { BreakerTelemetry } from '../../src/telemetry/index.js';
+import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
+import { BreakerTelemetry } from 'breakerbox';
 
 const boom = (): never => {
   throw new Error('boom');

@@ -1,8 +1,8 @@
 // Single-flight loading: concurrent callers share one load attempt of the real library.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CircuitState } from '../../src/index.js';
-import { EmbeddingService, ModelLoadError } from '../../src/services/embeddings/index.js';
+import { CircuitState } from 'breakerbox';
+import { EmbeddingService, ModelLoadError } from '../../src/dependencies/embeddings/index.js';
 import {
   countingLoader,
   deferred,

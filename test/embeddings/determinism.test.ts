@@ -3,12 +3,12 @@
 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CircuitOpenError, CircuitState } from '../../src/index.js';
+import { CircuitOpenError, CircuitState } from 'breakerbox';
 import {
   EmbeddingService,
   ModelLoadError,
   writeTestModel,
-} from '../../src/services/embeddings/index.js';
+} from '../../src/dependencies/embeddings/index.js';
 import { cosine, makeBreaker, maxAbsDiff, modelsDirWithBoth, tempDir } from './helpers.js';
 
 const TEXTS = [

@@ -5,7 +5,7 @@ import { rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CircuitOpenError, CircuitState } from '../../src/index.js';
+import { CircuitOpenError, CircuitState } from 'breakerbox';
 import {
   EmbeddingInferenceError,
   EmbeddingInputError,
@@ -15,7 +15,7 @@ import {
   loadPipeline,
   writeTestModel,
   type EmbeddingPipeline,
-} from '../../src/services/embeddings/index.js';
+} from '../../src/dependencies/embeddings/index.js';
 import { countingLoader, makeBreaker, sleep, tempDir } from './helpers.js';
 
 const { onnx } = onnxProto;

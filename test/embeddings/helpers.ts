@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BreakerRegistry, CircuitBreaker, FakeClock } from '../../src/index.js';
+import { BreakerRegistry, CircuitBreaker, FakeClock } from 'breakerbox';
 import {
   EmbeddingService,
   isEmbeddingFailure,
@@ -15,7 +15,7 @@ import {
   type EmbeddingServiceOptions,
   type ModelLoader,
   type ModelSpec,
-} from '../../src/services/embeddings/index.js';
+} from '../../src/dependencies/embeddings/index.js';
 
 export const RECOVERY_MS = 60_000;
 

@@ -3,12 +3,12 @@
 
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CircuitOpenError, CircuitState } from '../../src/index.js';
+import { CircuitOpenError, CircuitState } from 'breakerbox';
 import {
   EmbeddingService,
   ModelLoadError,
   writeTestModel,
-} from '../../src/services/embeddings/index.js';
+} from '../../src/dependencies/embeddings/index.js';
 import { RECOVERY_MS, countingLoader, makeBreaker, tempDir } from './helpers.js';
 
 describe('embedding circuit breaker (the seed plan, Phase 3)', () => {

@@ -1,9 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-import { freePort } from '../support/ports.js';
-import { makeModels, ROOT, ServiceProcess, stopAllServices } from '../support/service-process.js';
-import { waitFor } from '../support/wait.js';
+import {
+  freePort,
+  makeModels,
+  ROOT,
+  ServiceProcess,
+  stopAllServices,
+  waitFor,
+} from '@breakerbox/devkit';
 
 afterAll(async () => {
   await stopAllServices();

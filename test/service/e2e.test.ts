@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
-import { makeModels, ServiceProcess, stopAllServices } from '../support/service-process.js';
-import { waitFor } from '../support/wait.js';
+import {
+  FaultProxy,
+  RedisProcess,
+  stopAllRedis,
+  makeModels,
+  ServiceProcess,
+  stopAllServices,
+  waitFor,
+} from '@breakerbox/devkit';
 
 const PASSWORD = 's3cret-Redis-pw';
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
-import { makeModels, ServiceProcess, stopAllServices } from '../support/service-process.js';
-import { sleep, waitFor } from '../support/wait.js';
+import {
+  RedisProcess,
+  stopAllRedis,
+  makeModels,
+  ServiceProcess,
+  stopAllServices,
+  sleep,
+  waitFor,
+} from '@breakerbox/devkit';
 
 /**
  * A short soak (issue #8): steady GET/PUT/DELETE traffic on the cache routes of the real

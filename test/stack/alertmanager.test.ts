@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { freePort } from '../support/ports.js';
+import { freePort } from '@breakerbox/devkit';
 import { listRuleQueries } from './queries.js';
 import { repoPath, requireTool, run } from './tools.js';
 

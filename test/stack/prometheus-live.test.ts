@@ -3,11 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { freePort } from '../support/ports.js';
-import { RedisProcess, stopAllRedis } from '../support/redis-server.js';
-import { makeModels, ServiceProcess, stopAllServices } from '../support/service-process.js';
-import { waitFor } from '../support/wait.js';
+import {
+  FaultProxy,
+  freePort,
+  RedisProcess,
+  stopAllRedis,
+  makeModels,
+  ServiceProcess,
+  stopAllServices,
+  waitFor,
+} from '@breakerbox/devkit';
 import { localPrometheusConfig } from './prometheus-config.js';
 import { listStackQueries } from './queries.js';
 import { requireTool } from './tools.js';

@@ -1,18 +1,17 @@
 import { trace } from '@opentelemetry/api';
 import type { Hono } from 'hono';
-import { BreakerRegistry, CircuitBreaker } from '../../src/breaker/index.js';
+import { BreakerRegistry, CircuitBreaker } from 'breakerbox';
 import { createApp } from '../../src/http/app.js';
 import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
-import { TransitionHistory } from '../../src/service/transition-history.js';
-import { BreakerTelemetry } from '../../src/telemetry/index.js';
-import { CascadeCache } from '../../src/services/cache/cascade-cache.js';
-import { L1Cache } from '../../src/services/cache/l1-cache.js';
-import { createRedisClient } from '../../src/services/cache/redis-client.js';
-import { RedisStore } from '../../src/services/cache/redis-store.js';
-import { EmbeddingService } from '../../src/services/embeddings/embedding-service.js';
-import { isEmbeddingFailure } from '../../src/services/embeddings/errors.js';
-import { RedisProcess } from './redis-server.js';
-import { makeModels } from './service-process.js';
+import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
+import { BreakerTelemetry } from 'breakerbox';
+import { CascadeCache } from '../../src/dependencies/cache/cascade-cache.js';
+import { L1Cache } from '../../src/dependencies/cache/l1-cache.js';
+import { createRedisClient } from '../../src/dependencies/cache/redis-client.js';
+import { RedisStore } from '../../src/dependencies/cache/redis-store.js';
+import { EmbeddingService } from '../../src/dependencies/embeddings/embedding-service.js';
+import { isEmbeddingFailure } from '../../src/dependencies/embeddings/errors.js';
+import { RedisProcess, makeModels } from '@breakerbox/devkit';
 
 export const ADMIN_TOKEN = 'harness-admin-token-0123456789';
 

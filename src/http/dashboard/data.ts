@@ -15,9 +15,9 @@ import {
   type CircuitState,
   type BreakerMode,
   type HistogramSnapshot,
-} from '../../breaker/index.js';
-import type { TransitionHistory, TransitionRecord } from '../../service/transition-history.js';
-import type { BreakerTelemetry } from '../../telemetry/index.js';
+} from 'breakerbox';
+import type { TransitionHistory, TransitionRecord } from './transition-history.js';
+import type { BreakerTelemetry } from 'breakerbox';
 
 /** Outcomes whose durations the dashboard compares. */
 export const LATENCY_OUTCOMES = ['success', 'rejected', 'failure'] as const;

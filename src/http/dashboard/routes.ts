@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import type { BreakerRegistry } from '../../breaker/index.js';
-import type { TransitionHistory } from '../../service/transition-history.js';
-import type { BreakerTelemetry } from '../../telemetry/index.js';
+import type { BreakerRegistry } from 'breakerbox';
+import type { TransitionHistory } from './transition-history.js';
+import type { BreakerTelemetry } from 'breakerbox';
 import { DashboardFeed } from './data.js';
 import { ICON_SVG, renderPage } from './page.js';
 

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
-import type { BreakerRegistry, CircuitBreaker } from '../../breaker/index.js';
+import type { BreakerRegistry, CircuitBreaker } from 'breakerbox';
 import { breakerOr404, HttpError } from '../errors.js';
 
 const ACTIONS = {

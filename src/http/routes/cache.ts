@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import type { CascadeCache } from '../../services/cache/cascade-cache.js';
+import type { CascadeCache } from '../../dependencies/cache/cascade-cache.js';
 import { HttpError, readJsonObject } from '../errors.js';
 
 export const CACHE_KEY_PATTERN = /^[A-Za-z0-9:_.-]{1,256}$/;

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { BreakerRegistry } from '../../breaker/index.js';
+import type { BreakerRegistry } from 'breakerbox';
 import { breakerOr404 } from '../errors.js';
 
 /** Read-only view of the registry: every breaker's `metrics()` snapshot. */

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
-import { CallTimeoutError, CircuitOpenError } from '../../breaker/index.js';
-import type { EmbeddingService } from '../../services/embeddings/embedding-service.js';
+import { CallTimeoutError, CircuitOpenError } from 'breakerbox';
+import type { EmbeddingService } from '../../dependencies/embeddings/embedding-service.js';
 import {
   EmbeddingInferenceError,
   EmbeddingInputError,
   ModelLoadError,
-} from '../../services/embeddings/errors.js';
-import { parseEmbeddingRequest } from '../../services/embeddings/limits.js';
+} from '../../dependencies/embeddings/errors.js';
+import { parseEmbeddingRequest } from '../../dependencies/embeddings/limits.js';
 import { HttpError, readJsonObject } from '../errors.js';
 
 /** `POST /v1/embeddings`, in the shape users know from common embedding APIs. */

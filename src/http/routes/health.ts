@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { BreakerRegistry } from '../../breaker/index.js';
+import type { BreakerRegistry } from 'breakerbox';
 
 export interface HealthDeps {
   registry: BreakerRegistry;

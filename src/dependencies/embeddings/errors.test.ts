@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CallTimeoutError } from '../../index.js';
+import { CallTimeoutError } from 'breakerbox';
 import {
   EmbeddingInferenceError,
   EmbeddingInputError,

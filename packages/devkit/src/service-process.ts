@@ -1,22 +1,24 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { writeTestModel } from '../../src/services/embeddings/test-model.js';
 import { freePort } from './ports.js';
+import { ROOT } from './root.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ServiceProcess>();
 
-/** A text and a code model written by the project's generator into a fresh temp dir. */
-export async function makeModels(): Promise<{ dir: string; text: string; code: string }> {
+/**
+ * A text and a code model written by the service's own generator (`npm run make-test-model`,
+ * from the build) into a fresh temp dir.
+ */
+export function makeModels(): Promise<{ dir: string; text: string; code: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'breakerbox-models-'));
   const text = join(dir, 'breakerbox-mini-text');
   const code = join(dir, 'breakerbox-mini-code');
-  await writeTestModel(text, { kind: 'text' });
-  await writeTestModel(code, { kind: 'code' });
-  return { dir, text, code };
+  execFileSync(process.execPath, [join(ROOT, 'dist/cli/make-test-model.js'), text, code], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return Promise.resolve({ dir, text, code });
 }
 
 /**

@@ -4,7 +4,7 @@ import type {
   CircuitState,
   Disposable,
   TransitionReason,
-} from '../breaker/index.js';
+} from 'breakerbox';
 
 export interface TransitionRecord {
   breaker: string;

@@ -7,7 +7,7 @@ import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type Disposable,
-} from '../breaker/index.js';
+} from 'breakerbox';
 import {
   EMBEDDING_BREAKER,
   REDIS_BREAKER,
@@ -17,14 +17,14 @@ import {
 import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { createApp } from '../http/app.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
-import { CascadeCache } from '../services/cache/cascade-cache.js';
-import { L1Cache } from '../services/cache/l1-cache.js';
-import { createRedisClient } from '../services/cache/redis-client.js';
-import { RedisStore } from '../services/cache/redis-store.js';
-import { EmbeddingService } from '../services/embeddings/embedding-service.js';
-import { isEmbeddingFailure } from '../services/embeddings/errors.js';
-import { BreakerTelemetry } from '../telemetry/index.js';
-import { TransitionHistory } from './transition-history.js';
+import { CascadeCache } from '../dependencies/cache/cascade-cache.js';
+import { L1Cache } from '../dependencies/cache/l1-cache.js';
+import { createRedisClient } from '../dependencies/cache/redis-client.js';
+import { RedisStore } from '../dependencies/cache/redis-store.js';
+import { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
+import { isEmbeddingFailure } from '../dependencies/embeddings/errors.js';
+import { BreakerTelemetry } from 'breakerbox';
+import { TransitionHistory } from '../http/dashboard/transition-history.js';
 
 export interface RunningService {
   /** The port the HTTP server listens on (useful when PORT=0). */

@@ -13,8 +13,8 @@
 // Build the breaker with `isFailure: isEmbeddingFailure` so that callers who only waited on
 // someone else's failed attempt are not counted again (one failed load = one failure).
 
-import type { CircuitBreaker, Clock } from '../../index.js';
-import { CircuitOpenError } from '../../index.js';
+import type { CircuitBreaker, Clock } from 'breakerbox';
+import { CircuitOpenError } from 'breakerbox';
 import {
   EmbeddingInferenceError,
   EmbeddingInputError,

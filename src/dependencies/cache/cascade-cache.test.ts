@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitOpenError, CircuitState } from '../../index.js';
+import { CircuitOpenError, CircuitState } from 'breakerbox';
 import { CascadeCache, type LookupResult } from './cascade-cache.js';
 import { L1Cache } from './l1-cache.js';
 import type { L2GetResult, L2WriteResult, RedisStore } from './redis-store.js';

@@ -1,4 +1,4 @@
-import type { CircuitBreaker } from '../../index.js';
+import type { CircuitBreaker } from 'breakerbox';
 import { CascadeCache, type LookupResult } from './cascade-cache.js';
 import { L1Cache, type L1CacheOptions } from './l1-cache.js';
 import { createRedisClient, type RedisClientOptions } from './redis-client.js';

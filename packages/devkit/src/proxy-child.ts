@@ -1,13 +1,13 @@
 /**
- * The test FaultProxy in a process of its own, driven over IPC by bench/support/remote-proxy.ts.
+ * The test FaultProxy in a process of its own, driven over IPC by remote-proxy.ts.
  *
  * Load scripts run autocannon in their own event loop; a proxy sharing that loop would add the
  * load generator's delays to every Redis round trip. Here the proxy has a core's worth of
  * event loop to itself. It exits when its parent disconnects (the parent died or closed it).
  *
- *   node --import tsx bench/support/proxy-child.ts TARGET_PORT
+ *   node --import tsx packages/devkit/src/proxy-child.ts TARGET_PORT
  */
-import { FaultProxy, type FaultMode } from '../../test/support/fault-proxy.js';
+import { FaultProxy, type FaultMode } from './fault-proxy.js';
 
 interface Command {
   id: number;

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import {
-  CircuitOpenError,
-  CircuitState,
-  type CircuitBreaker,
-  type Disposable,
-} from '../../index.js';
+import { CircuitOpenError, CircuitState, type CircuitBreaker, type Disposable } from 'breakerbox';
 import { closeRedisClient } from './redis-client.js';
 
 /**

@@ -1,5 +1,5 @@
 import { ValueType, type HrTime } from '@opentelemetry/api';
-import { hrTime } from '@opentelemetry/core';
+import { performance } from 'node:perf_hooks';
 import { emptyResource, type Resource } from '@opentelemetry/resources';
 import {
   AggregationTemporality,
@@ -17,6 +17,13 @@ import {
   INSTRUMENTATION_VERSION,
   METRIC_CALL_DURATION,
 } from '../telemetry/index.js';
+
+/** Wall-clock now as OpenTelemetry's [seconds, nanoseconds] (what `@opentelemetry/core` computes). */
+function hrTime(): HrTime {
+  const ms = performance.timeOrigin + performance.now();
+  const seconds = Math.floor(ms / 1000);
+  return [seconds, Math.floor((ms - seconds * 1000) * 1e6)];
+}
 
 /**
  * Serves `circuit_breaker.call.duration` from the histograms each breaker keeps, at

@@ -1,7 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisProcess, stopAllRedis } from '../../../test/support/redis-server.js';
-import { freePort } from '../../../test/support/ports.js';
-import { waitFor } from '../../../test/support/wait.js';
+import { RedisProcess, stopAllRedis, freePort, waitFor } from '@breakerbox/devkit';
 import {
   closeRedisClient,
   createRedisClient,

@@ -15,7 +15,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BreakerDurationProducer } from '../otel/breaker-duration-producer.js';
+import { BreakerDurationProducer } from '../sdk/breaker-duration-producer.js';
 import { BreakerRegistry, CircuitBreaker, CircuitOpenError, FakeClock } from '../breaker/index.js';
 import { BreakerTelemetry, type BreakerLogger } from './index.js';
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { FaultMode, FaultProxyStats } from '../../test/support/fault-proxy.js';
-import { ROOT } from '../../test/support/service-process.js';
+import type { FaultMode, FaultProxyStats } from './fault-proxy.js';
+import { ROOT } from './root.js';
 
 interface Reply {
   id?: number;
@@ -12,7 +12,7 @@ interface Reply {
 }
 
 /**
- * The test FaultProxy (test/support/fault-proxy.ts), run in a child process so that the load
+ * The test FaultProxy (fault-proxy.ts), run in a child process so that the load
  * generator's event loop does not delay Redis traffic. Same modes; every call is one IPC round
  * trip that resolves with the proxy's counters.
  */
@@ -40,7 +40,7 @@ export class RemoteProxy {
   static async start(targetPort: number, timeoutMs = 15_000): Promise<RemoteProxy> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/support/proxy-child.ts', String(targetPort)],
+      ['--import', 'tsx', 'packages/devkit/src/proxy-child.ts', String(targetPort)],
       { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     const port = await new Promise<number>((resolve, reject) => {

@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisProcess, stopAllRedis } from '../../../test/support/redis-server.js';
-import { waitFor } from '../../../test/support/wait.js';
-import { CircuitBreaker, CircuitState, FakeClock } from '../../index.js';
+import { RedisProcess, stopAllRedis, waitFor } from '@breakerbox/devkit';
+import { CircuitBreaker, CircuitState, FakeClock } from 'breakerbox';
 import { closeRedisClient, createRedisClient, waitForRedisReady } from './redis-client.js';
 import { RedisStore } from './redis-store.js';
 

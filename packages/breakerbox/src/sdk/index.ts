@@ -1,0 +1,2 @@
+// `breakerbox/sdk`: the pieces that plug into the OpenTelemetry SDK (an optional peer dependency).
+export { BreakerDurationProducer } from './breaker-duration-producer.js';
