@@ -1,30 +1,50 @@
-import { Server as NetServer, type AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { ValueType } from '@opentelemetry/api';
+import { metrics, trace, ValueType, type ObservableResult } from '@opentelemetry/api';
+import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import {
   BreakerRegistry,
-  CircuitBreaker,
-  type CircuitBreakerOptions,
-  type Disposable,
+  BreakerTelemetry,
+  INSTRUMENTATION_SCOPE,
+  INSTRUMENTATION_VERSION,
+  type Clock,
 } from 'breakerbox';
-import {
-  EMBEDDING_BREAKER,
-  REDIS_BREAKER,
-  type BreakerSettings,
-  type Config,
-} from '../config/config.js';
-import { dashboardRoutes } from '../http/dashboard/routes.js';
-import { createApp } from '../http/app.js';
-import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
-import { CascadeCache } from '../dependencies/cache/cascade-cache.js';
-import { L1Cache } from '../dependencies/cache/l1-cache.js';
-import { createRedisClient } from '../dependencies/cache/redis-client.js';
-import { RedisStore } from '../dependencies/cache/redis-store.js';
+import { EMBEDDING_BREAKER, REDIS_BREAKER, type Config } from '../config/config.js';
+import type { RedisClientOptions } from '../dependencies/cache/redis-client.js';
 import { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
 import { isEmbeddingFailure } from '../dependencies/embeddings/errors.js';
-import { BreakerTelemetry } from 'breakerbox';
+import { createApp } from '../http/app.js';
+import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { TransitionHistory } from '../http/dashboard/transition-history.js';
+import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
+import { buildCache, type BuiltCache } from './build-cache.js';
+import { listen } from './http-server.js';
+import { breakerFactory } from './service-breakers.js';
+
+export interface BuildServiceOptions {
+  logger: Logger;
+  /**
+   * Start the OpenTelemetry SDK (Prometheus exporter, tracing) as `npm start` does. Default
+   * true; in-process tests pass false and use whatever the global OpenTelemetry API provides.
+   */
+  openTelemetry?: boolean;
+  /** The breakers' clock (tests pass a FakeClock). */
+  clock?: Clock;
+  /** Redis client settings tests tune (reconnect pacing, socket timeout). */
+  redisClient?: Partial<RedisClientOptions>;
+}
+
+/** The whole service, assembled but not listening. */
+export interface Service {
+  app: Hono;
+  registry: BreakerRegistry;
+  cache: BuiltCache;
+  embeddings: EmbeddingService;
+  telemetry: BreakerTelemetry;
+  /** Serves the app on config.host:config.port. */
+  listen(): Promise<RunningService>;
+  /** Closes every dependency and the telemetry (after the HTTP server, if listening). */
+  close(): Promise<void>;
+}
 
 export interface RunningService {
   /** The port the HTTP server listens on (useful when PORT=0). */
@@ -35,12 +55,21 @@ export interface RunningService {
 }
 
 /**
- * The composition root: the one place that reads configuration and wires the engine,
- * its telemetry, the services that use it and the HTTP layer that exposes them.
+ * The composition root: the one place that wires the engine, its telemetry, the
+ * dependencies it protects and the HTTP layer that exposes them. `main`, the tests, the demo
+ * and the benches all build the service here.
  */
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export function buildService(config: Config, options: BuildServiceOptions): Service {
+  const { logger } = options;
   const registry = new BreakerRegistry();
-  const otel: OpenTelemetryHandle = startOpenTelemetry({ ...config.otel, registry });
+  const otel: OpenTelemetryHandle =
+    options.openTelemetry === false
+      ? {
+          tracer: trace.getTracer(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION),
+          meter: metrics.getMeter(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION),
+          shutdown: () => Promise.resolve(),
+        }
+      : startOpenTelemetry({ ...config.otel, registry });
   const cleanups: Array<() => unknown> = [];
   const breakerTelemetry = new BreakerTelemetry({
     registry,
@@ -48,50 +77,16 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     summaryIntervalMs: config.logSummaryIntervalMs,
   });
   const history = new TransitionHistory(registry, 200);
+  const breakers = breakerFactory(config, registry, options.clock);
 
-  /** A service breaker from its environment settings, critical when CRITICAL_CIRCUITS says so. */
-  const serviceBreaker = (
-    name: string,
-    settings: BreakerSettings,
-    options: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure'>,
-  ): CircuitBreaker =>
-    new CircuitBreaker({
-      name,
-      failureThreshold: settings.failureThreshold,
-      recoveryTimeout: settings.recoveryTimeoutMs,
-      halfOpenMaxCalls: settings.halfOpenMaxCalls,
-      critical: config.criticalCircuits.includes(name),
-      registry,
-      ...options,
-    });
-
-  // Redis: L1 in front of L2, every Redis command one call through `redis_cache`.
-  const redisBreaker = serviceBreaker(REDIS_BREAKER, config.redis.breaker, {
-    // A probe is one command with its own timeout; a probe that never reports cannot wedge.
-    halfOpenMaxWait: Math.max(5_000, config.redis.commandTimeoutMs * 4),
-  });
-  let redisState = 'connecting';
-  const redisClient = createRedisClient({
-    url: config.redis.url,
-    commandTimeoutMs: config.redis.commandTimeoutMs,
-    onEvent: (event) => {
-      redisState = event.type;
-    },
-  });
-  const l2 = new RedisStore({
-    client: redisClient,
-    breaker: redisBreaker,
-    ownsClient: true,
+  const cache = buildCache(config, {
+    breakers,
     tracer: otel.tracer,
+    ...(options.redisClient === undefined ? {} : { redisClient: options.redisClient }),
   });
-  const l1 = new L1Cache({
-    maxEntries: config.cache.l1MaxEntries,
-    maxBytes: config.cache.l1MaxBytes,
-  });
-  const cache = new CascadeCache({ l1, l2 });
 
   // Embeddings: both models behind one `embedding_service` breaker.
-  const embeddingBreaker = serviceBreaker(EMBEDDING_BREAKER, config.embedding.breaker, {
+  const embeddingBreaker = breakers(EMBEDDING_BREAKER, config.embedding.breaker, {
     halfOpenMaxWait: config.embedding.loadTimeoutMs + 10_000,
     isFailure: isEmbeddingFailure,
   });
@@ -135,26 +130,26 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     description: 'Cache lookups by the level that answered: l1, l2 or miss',
     valueType: ValueType.INT,
   });
-  const observeLookups = (result: import('@opentelemetry/api').ObservableResult): void => {
-    const { lookups } = cache.stats();
+  const observeLookups = (result: ObservableResult): void => {
+    const { lookups } = cache.cache.stats();
     for (const [level, count] of Object.entries(lookups)) result.observe(count, { result: level });
   };
   cacheLookups.addCallback(observeLookups);
   cleanups.push(() => cacheLookups.removeCallback(observeLookups));
 
-  let stopping: Promise<void> | undefined;
+  let shuttingDown = false;
   const app = createApp({
     registry,
-    cache,
+    cache: cache.cache,
     embeddings,
     tracer: otel.tracer,
     logger,
     redisBreakerName: REDIS_BREAKER,
     bodyLimitBytes: config.bodyLimitBytes,
-    isShuttingDown: () => stopping !== undefined,
+    isShuttingDown: () => shuttingDown,
     adminToken: config.adminToken,
     dependencies: () => ({
-      redis: { url: config.redis.displayUrl, connection: redisState },
+      redis: { url: config.redis.displayUrl, connection: cache.connection() },
       embeddings: embeddings.stats(),
     }),
     extraRoutes: [
@@ -166,73 +161,56 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     ],
   });
 
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolve(s),
-    );
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
-  logger.info(
-    {
-      event: 'service_started',
-      port,
-      metrics_port: config.otel.prometheusPort,
-      redis: config.redis.displayUrl,
-      critical_circuits: config.criticalCircuits,
-      admin: config.adminToken !== undefined,
-    },
-    `breakerbox listening on http://${config.host}:${port}`,
-  );
-
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      await closeServer(server, 10_000);
-      await Promise.allSettled([cache.close(), embeddings.close()]);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      await Promise.allSettled([cache.cache.close(), embeddings.close()]);
       for (const cleanup of cleanups) cleanup();
       history.dispose();
       breakerTelemetry.dispose();
-      for (const breaker of registry.list()) (breaker as Disposable).dispose();
+      for (const breaker of registry.list()) breaker.dispose();
       await otel.shutdown().catch(() => undefined);
     })());
 
-  return { port, registry, stop };
-}
-
-/**
- * Stops accepting; requests already sent finish; stragglers are cut after `graceMs`.
- * Two traps. Connections waiting in the kernel's accept queue are reset when the listener
- * closes, and a busy loop accepts about one per iteration, so keep accepting until a few
- * loop iterations in a row bring no new connection (capped at a second). And
- * `http.Server#close` drops "idle" connections at once, which includes fresh ones whose
- * request has arrived but is not parsed yet; so stop listening with `net.Server#close`,
- * answer with `Connection: close` so busy connections end after their request, and close
- * connections still idle only after a second.
- */
-async function closeServer(server: ServerType, graceMs: number): Promise<void> {
-  const http = server as import('node:http').Server;
-  await drainAcceptQueue(http, 1_000);
-  const closed = new Promise<void>((resolve) =>
-    NetServer.prototype.close.call(server, () => resolve()),
-  );
-  const idle = setTimeout(() => http.closeIdleConnections(), Math.min(1_000, graceMs / 2));
-  const force = setTimeout(() => http.closeAllConnections(), graceMs);
-  await closed;
-  clearTimeout(idle);
-  clearTimeout(force);
-}
-
-async function drainAcceptQueue(server: import('node:http').Server, capMs: number): Promise<void> {
-  let accepted = 0;
-  const onConnection = (): void => {
-    accepted++;
+  const listenAndLog = async (): Promise<RunningService> => {
+    const server = await listen(app, config.host, config.port);
+    logger.info(
+      {
+        event: 'service_started',
+        port: server.port,
+        metrics_port: config.otel.prometheusPort,
+        redis: config.redis.displayUrl,
+        critical_circuits: config.criticalCircuits,
+        admin: config.adminToken !== undefined,
+      },
+      `breakerbox listening on http://${config.host}:${server.port}`,
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      port: server.port,
+      registry,
+      stop: () =>
+        (stopping ??= (async () => {
+          shuttingDown = true;
+          await server.close(10_000);
+          await close();
+        })()),
+    };
   };
-  server.on('connection', onConnection);
-  const deadline = Date.now() + capMs;
-  for (let quiet = 0; quiet < 3 && Date.now() < deadline;) {
-    const before = accepted;
-    await new Promise((r) => setImmediate(r)); // one loop iteration, poll phase included
-    quiet = accepted === before ? quiet + 1 : 0;
-  }
-  server.off('connection', onConnection);
+
+  return {
+    app,
+    registry,
+    cache,
+    embeddings,
+    telemetry: breakerTelemetry,
+    listen: listenAndLog,
+    close,
+  };
+}
+
+/** Builds the service and serves it: what `npm start` runs. */
+export function startService(config: Config, logger: Logger): Promise<RunningService> {
+  return buildService(config, { logger }).listen();
 }

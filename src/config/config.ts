@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { parseRedisUrl, redactRedisUrl } from '../dependencies/cache/redis-client.js';
 import {
-  embeddingConfigFromEnv,
-  EmbeddingConfigError,
-  type EmbeddingEnvConfig,
-} from '../dependencies/embeddings/config.js';
+  DEFAULT_CODE_MODEL,
+  DEFAULT_LOAD_TIMEOUT_MS,
+  DEFAULT_MODELS_DIR,
+  DEFAULT_TEXT_MODEL,
+  type EmbeddingServiceOptions,
+} from '../dependencies/embeddings/embedding-service.js';
 
 /** Breaker names the service creates; CRITICAL_CIRCUITS must name only these. */
 export const REDIS_BREAKER = 'redis_cache';
@@ -21,6 +23,14 @@ export class ConfigError extends Error {
     super(`Invalid configuration: ${variable} ${message}`);
   }
 }
+
+/** The embedding service's model settings, as read from the environment. */
+export type EmbeddingEnvConfig = Required<
+  Pick<
+    EmbeddingServiceOptions,
+    'textModel' | 'codeModel' | 'modelsDir' | 'allowDownload' | 'quantized' | 'loadTimeoutMs'
+  >
+>;
 
 export interface BreakerSettings {
   failureThreshold: number;
@@ -81,10 +91,47 @@ const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
 
 const text = z.string();
 
+/** A model id or directory: no surrounding white space (a pasted value with a stray space). */
+const modelRef = (fallback: string) =>
+  z
+    .string()
+    .refine((v) => v.trim() === v, 'must be a model id or directory without surrounding spaces')
+    .default(fallback);
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .transform((v) => v.trim().toLowerCase())
+    .pipe(z.enum(['true', '1', 'yes', 'false', '0', 'no'], { message: 'must be true or false' }))
+    .transform((v) => v === 'true' || v === '1' || v === 'yes')
+    .default(fallback);
+
+// Parsed here so that its error (already free of credentials) is the one start-up prints.
+const redisUrl = z
+  .string()
+  .superRefine((url, ctx) => {
+    try {
+      parseRedisUrl(url);
+    } catch (error) {
+      const reason = (error instanceof Error ? error.message : String(error)).replace(
+        /^REDIS_URL: /,
+        '',
+      );
+      ctx.addIssue({
+        code: 'custom',
+        message: `is not a valid redis:// or rediss:// URL (${reason})`,
+      });
+    }
+  })
+  .default('redis://127.0.0.1:6379/0');
+
+/** Variables whose value is never echoed in an error: they may carry a secret. */
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL']);
+
 const schema = z.object({
   HOST: text.default('0.0.0.0'),
   PORT: integer(0, 65_535).default(8001),
-  REDIS_URL: text.default('redis://127.0.0.1:6379/0'),
+  REDIS_URL: redisUrl,
   REDIS_COMMAND_TIMEOUT_MS: integer(1, 60_000).default(500),
   REDIS_CIRCUIT_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
   REDIS_CIRCUIT_RECOVERY_TIMEOUT: seconds(0).default(30),
@@ -99,6 +146,16 @@ const schema = z.object({
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CIRCUIT_LOG_SUMMARY_INTERVAL: seconds(1).default(60),
   BODY_LIMIT_BYTES: integer(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  EMBEDDING_MODEL: modelRef(DEFAULT_TEXT_MODEL),
+  CODE_EMBEDDING_MODEL: modelRef(DEFAULT_CODE_MODEL),
+  MODELS_DIR: modelRef(DEFAULT_MODELS_DIR),
+  // Off by default: the service must start with no network. True lets a missing model id be
+  // downloaded from the model hub into MODELS_DIR.
+  EMBEDDING_ALLOW_DOWNLOAD: bool(false),
+  // Load onnx/model_quantized.onnx (true) or onnx/model.onnx (false).
+  EMBEDDING_QUANTIZED: bool(true),
+  // Limit per model load attempt.
+  EMBEDDING_LOAD_TIMEOUT: seconds(0.001).default(DEFAULT_LOAD_TIMEOUT_MS / 1000),
   OTEL_SERVICE_NAME: text.default('breakerbox'),
   OTEL_TRACES_EXPORTER: oneOf(['otlp', 'console', 'none']).default('none'),
   OTEL_EXPORTER_PROMETHEUS_HOST: text.default('0.0.0.0'),
@@ -115,40 +172,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    const shown =
-      variable === 'ADMIN_TOKEN' || variable === 'REDIS_URL'
-        ? ''
-        : ` (got ${JSON.stringify(env[variable])})`;
+    const shown = SECRET_VARIABLES.has(variable) ? '' : ` (got ${JSON.stringify(env[variable])})`;
     throw new ConfigError(variable, `${issue.message}${shown}`);
   }
   const e = parsed.data;
-
-  try {
-    parseRedisUrl(e.REDIS_URL);
-  } catch (error) {
-    // Never echo the URL itself: it may carry a password.
-    throw new ConfigError(
-      'REDIS_URL',
-      `is not a valid redis:// or rediss:// URL (${redactMessage(error)})`,
-    );
-  }
-
-  let embedding: EmbeddingEnvConfig;
-  try {
-    embedding = embeddingConfigFromEnv(env);
-  } catch (error) {
-    if (error instanceof EmbeddingConfigError) {
-      throw new ConfigError(error.variable, error.message.replace(`${error.variable}: `, ''));
-    }
-    throw error;
-  }
+  const embedding: EmbeddingEnvConfig = {
+    textModel: e.EMBEDDING_MODEL,
+    codeModel: e.CODE_EMBEDDING_MODEL,
+    modelsDir: e.MODELS_DIR,
+    allowDownload: e.EMBEDDING_ALLOW_DOWNLOAD,
+    quantized: e.EMBEDDING_QUANTIZED,
+    loadTimeoutMs: e.EMBEDDING_LOAD_TIMEOUT * 1000,
+  };
 
   const criticalCircuits = e.CRITICAL_CIRCUITS.split(',')
     .map((name) => name.trim())
     .filter((name) => name.length > 0);
   for (const name of criticalCircuits) {
     if (!(SERVICE_BREAKERS as readonly string[]).includes(name)) {
-      // The seed plan's "embedding" silently matched nothing; an unknown name is an error here.
+      // A misspelt name (the original design's "embedding") would silently match nothing.
       throw new ConfigError(
         'CRITICAL_CIRCUITS',
         `names an unknown circuit breaker ${JSON.stringify(name)}; known: ${SERVICE_BREAKERS.join(', ')}`,
@@ -194,9 +236,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       prometheusPort: e.OTEL_EXPORTER_PROMETHEUS_PORT,
     },
   };
-}
-
-function redactMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\/\/[^@/]*@/g, '//***@').replace(/^REDIS_URL: /, '');
 }

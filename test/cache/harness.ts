@@ -6,11 +6,13 @@ import {
   type CircuitState,
   type Disposable,
 } from 'breakerbox';
+import { buildCache } from '../../src/composition/build-cache.js';
+import { breakerFactory } from '../../src/composition/service-breakers.js';
+import { loadConfig } from '../../src/config/config.js';
 import {
   CascadeCache,
   L1Cache,
   RedisStore,
-  createRedisClient,
   waitForRedisReady,
   type L1CacheOptions,
   type LookupResult,
@@ -73,33 +75,33 @@ export class CacheHarness {
     const clock = options.realClock ? undefined : new FakeClock();
     const registry = new BreakerRegistry();
     const recoveryTimeoutMs = options.recoveryTimeoutMs ?? 1_000;
-    const breaker = new CircuitBreaker({
-      name: 'redis_cache',
-      failureThreshold: options.failureThreshold ?? 5,
-      recoveryTimeout: recoveryTimeoutMs,
-      halfOpenMaxCalls: options.halfOpenMaxCalls ?? 1,
-      critical: false,
-      registry,
-      ...(clock === undefined ? {} : { clock }),
+    // The service's own cache composition, with test-sized settings.
+    const config = loadConfig({
+      REDIS_URL: options.redisUrl ?? `redis://127.0.0.1:${proxy.port}/0`,
+      REDIS_COMMAND_TIMEOUT_MS: String(options.commandTimeoutMs ?? 150),
+      REDIS_CIRCUIT_FAILURE_THRESHOLD: String(options.failureThreshold ?? 5),
+      REDIS_CIRCUIT_RECOVERY_TIMEOUT: String(recoveryTimeoutMs / 1000),
+      REDIS_CIRCUIT_HALF_OPEN_CALLS: String(options.halfOpenMaxCalls ?? 1),
+      CRITICAL_CIRCUITS: 'embedding_service',
     });
-    const client = createRedisClient({
-      url: options.redisUrl ?? `redis://127.0.0.1:${proxy.port}/0`,
-      commandTimeoutMs: options.commandTimeoutMs ?? 150,
-      socketTimeoutMs: options.socketTimeoutMs ?? 500,
-      reconnectBaseMs: 5,
-      reconnectMaxMs: 40,
+    const lookups: LookupResult[] = [];
+    const built = buildCache(config, {
+      breakers: breakerFactory(config, registry, clock),
+      redisClient: {
+        socketTimeoutMs: options.socketTimeoutMs ?? 500,
+        reconnectBaseMs: 5,
+        reconnectMaxMs: 40,
+      },
+      ...(options.l1 === undefined ? {} : { l1: options.l1 }),
+      ...(options.maxPendingInvalidations === undefined
+        ? {}
+        : { store: { maxPendingInvalidations: options.maxPendingInvalidations } }),
+      onLookup: (r) => lookups.push(r),
     });
+    const { breaker, store, l1, cache, client } = built;
     if (options.redisUrl === undefined && !(await waitForRedisReady(client, 3_000))) {
       throw new Error('harness: client not ready');
     }
-    const store = new RedisStore({
-      client,
-      breaker,
-      maxPendingInvalidations: options.maxPendingInvalidations,
-    });
-    const l1 = new L1Cache(options.l1);
-    const lookups: LookupResult[] = [];
-    const cache = new CascadeCache({ l1, l2: store, onLookup: (r) => lookups.push(r) });
     const harness = new CacheHarness(
       redis,
       proxy,

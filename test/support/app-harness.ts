@@ -1,17 +1,10 @@
-import { trace } from '@opentelemetry/api';
+import { Writable } from 'node:stream';
 import type { Hono } from 'hono';
-import { BreakerRegistry, CircuitBreaker } from 'breakerbox';
-import { createApp } from '../../src/http/app.js';
-import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
-import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
-import { BreakerTelemetry } from 'breakerbox';
-import { CascadeCache } from '../../src/dependencies/cache/cascade-cache.js';
-import { L1Cache } from '../../src/dependencies/cache/l1-cache.js';
-import { createRedisClient } from '../../src/dependencies/cache/redis-client.js';
-import { RedisStore } from '../../src/dependencies/cache/redis-store.js';
-import { EmbeddingService } from '../../src/dependencies/embeddings/embedding-service.js';
-import { isEmbeddingFailure } from '../../src/dependencies/embeddings/errors.js';
+import { pino } from 'pino';
+import type { BreakerRegistry } from 'breakerbox';
 import { RedisProcess, makeModels } from '@breakerbox/devkit';
+import { buildService } from '../../src/composition/build-service.js';
+import { loadConfig } from '../../src/config/config.js';
 
 export const ADMIN_TOKEN = 'harness-admin-token-0123456789';
 
@@ -19,73 +12,51 @@ export interface AppHarness {
   app: Hono;
   registry: BreakerRegistry;
   redis: RedisProcess;
+  /** The `err` of every error-level log line the service wrote. */
   errors: unknown[];
   close(): Promise<void>;
 }
 
 /**
- * The HTTP app in process, over real dependencies: a private redis-server and the
- * project's generated models. Requests go through `app.request()`, no sockets.
+ * The service in process, built as `npm start` builds it (minus the OpenTelemetry SDK and the
+ * listening socket), over real dependencies: a private redis-server and the project's
+ * generated models. Requests go through `app.request()`, no sockets.
  */
 export async function startAppHarness(
   options: { bodyLimitBytes?: number } = {},
 ): Promise<AppHarness> {
   const redis = await RedisProcess.start();
   const models = await makeModels();
-  const registry = new BreakerRegistry();
-  const redisBreaker = new CircuitBreaker({
-    name: 'redis_cache',
-    registry,
-    recoveryTimeout: 1_000,
+  const config = loadConfig({
+    REDIS_URL: redis.url,
+    REDIS_CIRCUIT_RECOVERY_TIMEOUT: '1',
+    EMBEDDING_MODEL: models.text,
+    CODE_EMBEDDING_MODEL: models.code,
+    ADMIN_TOKEN,
+    BODY_LIMIT_BYTES: String(options.bodyLimitBytes ?? 64 * 1024),
   });
-  const client = createRedisClient({ url: redis.url, commandTimeoutMs: 500 });
-  const cache = new CascadeCache({
-    l1: new L1Cache({ maxEntries: 1_000 }),
-    l2: new RedisStore({ client, breaker: redisBreaker, ownsClient: true }),
-  });
-  const embeddingBreaker = new CircuitBreaker({
-    name: 'embedding_service',
-    registry,
-    critical: true,
-    failureThreshold: 3,
-    isFailure: isEmbeddingFailure,
-  });
-  const embeddings = new EmbeddingService({
-    breaker: embeddingBreaker,
-    textModel: models.text,
-    codeModel: models.code,
-  });
-  const telemetry = new BreakerTelemetry({ registry });
-  const history = new TransitionHistory(registry, 50);
   const errors: unknown[] = [];
-  const app = createApp({
-    registry,
-    cache,
-    embeddings,
-    tracer: trace.getTracer('test'),
-    logger: { error: (fields) => errors.push(fields.err), info: () => undefined },
-    redisBreakerName: 'redis_cache',
-    bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024,
-    adminToken: ADMIN_TOKEN,
-    extraRoutes: [
-      {
-        path: '/dashboard',
-        app: dashboardRoutes({ registry, history, telemetry }),
-        methods: ['GET'],
-      },
-    ],
+  const collect = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line === '') continue;
+        const entry = JSON.parse(line) as { level: number; err?: unknown };
+        if (entry.level >= 50) errors.push(entry.err ?? entry);
+      }
+      done();
+    },
+  });
+  const service = buildService(config, {
+    logger: pino({ level: 'info' }, collect),
+    openTelemetry: false,
   });
   return {
-    app,
-    registry,
+    app: service.app,
+    registry: service.registry,
     redis,
     errors,
     async close() {
-      history.dispose();
-      telemetry.dispose();
-      await cache.close();
-      await embeddings.close();
-      for (const b of registry.list()) b.dispose();
+      await service.close();
       await redis.stop();
     },
   };

@@ -40,7 +40,6 @@ export {
   type ModelLoader,
   type ModelSpec,
 } from './model-loader.js';
-export { EmbeddingConfigError, embeddingConfigFromEnv, type EmbeddingEnvConfig } from './config.js';
 export {
   DEFAULT_SEEDS,
   TEST_MODEL_FILES,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EmbeddingConfigError, embeddingConfigFromEnv } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 
-describe('embeddingConfigFromEnv', () => {
+describe('loadConfig: the embedding variables', () => {
   it('has offline defaults that point at the generated models', () => {
-    expect(embeddingConfigFromEnv({})).toEqual({
+    expect(loadConfig({}).embedding).toMatchObject({
       textModel: 'breakerbox-mini-text',
       codeModel: 'breakerbox-mini-code',
       modelsDir: 'models',
@@ -15,15 +15,15 @@ describe('embeddingConfigFromEnv', () => {
 
   it('reads every variable', () => {
     expect(
-      embeddingConfigFromEnv({
+      loadConfig({
         EMBEDDING_MODEL: 'Xenova/all-MiniLM-L6-v2',
         CODE_EMBEDDING_MODEL: '/srv/models/code',
         MODELS_DIR: '/srv/models',
         EMBEDDING_ALLOW_DOWNLOAD: 'true',
         EMBEDDING_QUANTIZED: 'false',
         EMBEDDING_LOAD_TIMEOUT: '2.5',
-      }),
-    ).toEqual({
+      }).embedding,
+    ).toMatchObject({
       textModel: 'Xenova/all-MiniLM-L6-v2',
       codeModel: '/srv/models/code',
       modelsDir: '/srv/models',
@@ -39,18 +39,34 @@ describe('embeddingConfigFromEnv', () => {
     ['EMBEDDING_LOAD_TIMEOUT', '0'],
     ['EMBEDDING_LOAD_TIMEOUT', '-1'],
     ['EMBEDDING_LOAD_TIMEOUT', 'soon'],
-    ['EMBEDDING_LOAD_TIMEOUT', ' '],
     ['EMBEDDING_MODEL', ' padded '],
-    ['MODELS_DIR', '   '],
+    ['CODE_EMBEDDING_MODEL', 'trailing '],
   ])('an invalid %s (%j) names the variable', (name, value) => {
     let error: unknown;
     try {
-      embeddingConfigFromEnv({ [name]: value });
+      loadConfig({ [name]: value });
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(EmbeddingConfigError);
-    expect((error as EmbeddingConfigError).variable).toBe(name);
-    expect((error as Error).message.startsWith(`${name}: `)).toBe(true);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).toContain(name);
+  });
+
+  it('a blank variable means the default', () => {
+    expect(loadConfig({ MODELS_DIR: '   ', EMBEDDING_LOAD_TIMEOUT: ' ' }).embedding).toMatchObject({
+      modelsDir: 'models',
+      loadTimeoutMs: 60_000,
+    });
+  });
+
+  it('never echoes REDIS_URL, which may carry a password', () => {
+    expect(() => loadConfig({ REDIS_URL: 'http://user:hunter2@host:1/0' })).toThrow(ConfigError);
+    try {
+      loadConfig({ REDIS_URL: 'http://user:hunter2@host:1/0' });
+    } catch (error) {
+      expect((error as Error).message).toContain('REDIS_URL');
+      expect((error as Error).message).not.toContain('hunter2');
+    }
   });
 });
