@@ -13,9 +13,16 @@ WORKDIR /app
 ENV npm_config_audit=false \
     npm_config_fund=false \
     npm_config_update_notifier=false
+# npm workspaces: the service (the root package) and the breakerbox library it depends on.
+# Scripts are skipped at install (the root's `prepare` would build before the sources are
+# copied); `npm run build` below builds every package.
 COPY package.json package-lock.json ./
-RUN npm ci
-COPY tsconfig.json tsconfig.build.json ./
+COPY packages/breakerbox/package.json ./packages/breakerbox/package.json
+COPY packages/devkit/package.json ./packages/devkit/package.json
+RUN npm ci --ignore-scripts
+COPY tsconfig.base.json tsconfig.json tsconfig.build.json ./
+COPY packages/breakerbox/tsconfig.json packages/breakerbox/tsconfig.build.json ./packages/breakerbox/
+COPY packages/breakerbox/src ./packages/breakerbox/src
 COPY src ./src
 RUN npm run build
 # The text and code models the service uses by default (see src/cli/make-test-model.ts).
@@ -35,6 +42,9 @@ WORKDIR /app
 # Owned by root and read-only for the node user: the service never writes its own code.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+# node_modules/breakerbox links here: the library's manifest and build.
+COPY --from=build /app/packages/breakerbox/package.json ./packages/breakerbox/package.json
+COPY --from=build /app/packages/breakerbox/dist ./packages/breakerbox/dist
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/models ./models
 USER node

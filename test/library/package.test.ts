@@ -131,6 +131,36 @@ export async function demo(): Promise<string> {
 new CircuitBreaker({ name: 'bad', failureThreshold: 'three' });
 `;
 
+  it('type-checks a CommonJS TypeScript file (.cts) under nodenext, which require()s it', () => {
+    const dir = join(project, 'ts-cts');
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(
+      join(dir, 'consumer.cts'),
+      `import breakerbox = require('breakerbox');\n` +
+        `export const breaker = new breakerbox.CircuitBreaker({ name: 'cjs', failureThreshold: 3 });\n` +
+        `export const isOpen = (e: unknown): boolean => e instanceof breakerbox.CircuitOpenError;\n`,
+    );
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          types: [],
+        },
+        files: ['consumer.cts'],
+      }),
+    );
+    run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
+      dir,
+    );
+  });
+
   for (const resolution of ['nodenext', 'bundler'] as const) {
     it(`type-checks with TypeScript, module/moduleResolution ${resolution}`, () => {
       const dir = join(project, `ts-${resolution}`);

@@ -69,7 +69,8 @@ describe('Dockerfile', () => {
 
   it('installs from the lockfile, builds, generates the model, and prunes dev dependencies', () => {
     const runs = instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    expect(runs).toContain('npm ci');
+    // Scripts off: the root `prepare` would build before the sources are copied.
+    expect(runs).toContain('npm ci --ignore-scripts');
     expect(runs).toContain('npm run build');
     expect(runs.some((r) => /^node dist\/cli\/make-test-model\.js .*models\//.test(r))).toBe(true);
     expect(runs.some((r) => /^npm prune --omit=dev$/.test(r))).toBe(true);
@@ -121,6 +122,15 @@ describe('Dockerfile', () => {
         ?.args.split(/\s+/)
         .sort(),
     ).toEqual(['8001', '9464']);
+  });
+
+  it('copies the library workspace the service depends on, its build included', () => {
+    const copies = instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    expect(copies).toContain('packages/breakerbox/package.json ./packages/breakerbox/package.json');
+    expect(copies).toContain('packages/breakerbox/src ./packages/breakerbox/src');
+    expect(
+      inFinal.some((i) => i.keyword === 'COPY' && i.args.includes('/app/packages/breakerbox/dist')),
+    ).toBe(true);
   });
 
   it('copies only files that exist in the build context, and .dockerignore keeps the rest out', () => {
