@@ -43,13 +43,20 @@ export class ServiceProcess {
 
   static async start(
     env: Record<string, string>,
-    { waitReady = true } = {},
+    {
+      waitReady = true,
+      nodeArgs = [],
+    }: {
+      waitReady?: boolean;
+      /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] (not NODE_OPTIONS-safe). */
+      nodeArgs?: string[];
+    } = {},
   ): Promise<ServiceProcess> {
     if (!existsSync(join(ROOT, 'dist/main.js')))
       throw new Error('dist/main.js missing: run npm run build');
     const port = await freePort();
     const metricsPort = await freePort();
-    const child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
+    const child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, 'dist/main.js'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
