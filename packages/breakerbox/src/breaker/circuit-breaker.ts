@@ -1,28 +1,25 @@
-import { systemClock, systemScheduler, type Clock, type Scheduler } from './clock.js';
+import { CallMetrics } from './call-metrics.js';
+import { systemClock, systemScheduler, type Clock } from './clock.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import { DurationHistogram, type HistogramSnapshot } from './duration-histogram.js';
-import { CallTimeoutError, CircuitOpenError } from './errors/index.js';
-import { EventEmitter, type Disposable, type Event } from './events.js';
+import type { DurationHistogram, HistogramSnapshot } from './duration-histogram.js';
 import {
-  recoveryTimeoutFor,
-  resolveOptions,
-  type CircuitBreakerOptions,
-  type ResolvedOptions,
-} from './options.js';
+  BreakerConfigError,
+  CallTimeoutError,
+  CircuitOpenError,
+  FailureResultError,
+} from './errors/index.js';
+import { EventEmitter, type Disposable, type Event } from './events.js';
+import { errorName } from './last-failure.js';
+import { resolveOptions, type CircuitBreakerOptions, type ResolvedOptions } from './options.js';
 import { AnyOfPolicy } from './policies/any-of.js';
 import { ConsecutiveFailuresPolicy } from './policies/consecutive-failures.js';
-import { FailureRatePolicy } from './policies/failure-rate.js';
-import type { TripPolicy } from './policies/trip-policy.js';
+import { RatePolicy } from './policies/rate.js';
+import type { TripPolicy, TripReason } from './policies/trip-policy.js';
 import { defaultRegistry, type BreakerRegistry } from './registry.js';
-import type { BreakerStateExport, CallOutcome, CircuitBreakerSnapshot } from './snapshot.js';
-import {
-  CIRCUIT_STATES,
-  CircuitState,
-  isAllowedTransition,
-  type BreakerMode,
-  type StateData,
-  type TransitionReason,
-} from './state.js';
+import { buildSnapshot, type CallOutcome, type CircuitBreakerSnapshot } from './snapshot.js';
+import { STATE_EXPORT_VERSION, type BreakerStateExport } from './state-export.js';
+import { REJECTED, StateMachine, transitionIndex } from './state-machine.js';
+import { CIRCUIT_STATES, CircuitState, type BreakerMode, type TransitionReason } from './state.js';
 
 /** What a protected function receives: a signal that fires on timeout or caller abort. */
 export interface CallContext {
@@ -48,6 +45,18 @@ export interface StateChangeEvent {
   readonly failureCount: number;
   /** Monotonic time of the transition. */
   readonly at: number;
+  /** The failure that caused an opening (failure threshold, failure rate, failed probe). */
+  readonly lastFailure: unknown;
+  /** That failure's name or code; undefined when no failure caused the change. */
+  readonly errorName: string | undefined;
+}
+
+/** Manual control changed the mode (isolate, disable, reset); fired even with no state change. */
+export interface ModeChangeEvent {
+  readonly breaker: CircuitBreaker;
+  readonly from: BreakerMode;
+  readonly to: BreakerMode;
+  readonly at: number;
 }
 
 export interface FailureEvent {
@@ -55,124 +64,130 @@ export interface FailureEvent {
   readonly error: unknown;
 }
 
-const CLOSED: StateData = { kind: CircuitState.Closed };
 /**
  * Calls with no timeout and no caller signal share one signal that never fires. Listeners
  * added to it could never run, so adding one is a no-op: code that subscribes on every call
  * (as fetch does) must not pile listeners onto a shared object forever.
  */
 const NEVER_ABORTED: CallContext = { signal: neverAbortedSignal() };
-const REJECTED = -1;
-const STATE_INDEX: Record<CircuitState, number> = { closed: 0, open: 1, half_open: 2 };
+
+/** Reasons whose transition a failure caused, so the event carries that failure. */
+const FAILURE_REASONS: ReadonlySet<TransitionReason> = new Set([
+  'failure_threshold',
+  'failure_rate',
+  'probe_failure',
+]);
+
+// Module-internal access for permits: the settle methods stay #private (out of the .d.ts).
+let settleSuccessOf: (breaker: CircuitBreaker, token: number, start: number) => void;
+let settleErrorOf: (breaker: CircuitBreaker, token: number, start: number, error: unknown) => void;
+let settleIgnoredOf: (breaker: CircuitBreaker, token: number, start: number) => void;
 
 /**
  * A circuit breaker: CLOSED lets calls through and watches failures, OPEN fails fast,
  * HALF_OPEN lets exactly `halfOpenMaxCalls` probes through to test recovery.
  *
- * Every admitted call carries the epoch (transition count) it was admitted in. An outcome
- * reported after the state has moved on is stale: it is counted in the metrics but does not
- * move the state machine. So a slow call that started before the circuit opened cannot
- * extend the open period when it finally fails (the seed plan's `last_failure_time` reset
- * let a trickle of late failures hold a recovered dependency open), and a late success from
- * before the outage cannot close a circuit that no probe has tested.
+ * This class is admission and timeouts: it runs calls and routes their outcomes. Each other
+ * job has one owner: `StateMachine` (every transition), `TripPolicy` (when to open),
+ * `CallMetrics` (every count, once), `buildSnapshot` (the snake_case view) and the
+ * `BreakerStateExport` format (persistence).
+ *
+ * An outcome reported after the state moved on (see `StateMachine.epoch`) is stale: it is
+ * measured but does not move the state, so a slow call that started before the circuit
+ * opened cannot extend the open period, and a late success from before the outage cannot
+ * close a circuit that no probe has tested.
  */
 export class CircuitBreaker implements Disposable {
   readonly name: string;
   readonly critical: boolean;
 
-  private readonly options: ResolvedOptions;
-  private readonly clock: Clock;
-  /** Present: timers drive time-based transitions. Absent: each call reads the clock. */
-  private scheduler: Scheduler | undefined;
-  private readonly wallClock: () => number;
-  private readonly policy: TripPolicy;
-  private readonly consecutive: ConsecutiveFailuresPolicy | undefined;
-  private readonly isFailure: (error: unknown) => boolean;
-  private deadlines: DeadlineQueue | undefined;
-  private registry: BreakerRegistry | null;
-
-  private current: StateData = CLOSED;
-  private currentMode: BreakerMode = 'normal';
-  private epoch = 0;
-  private reopens = 0;
-  /** Timer mode: set by the recovery timer so the open path needs no clock read. */
-  private recoveryDue = false;
-  private stateTimer: unknown = undefined;
-  private stateChangedAt: number;
-  private lastFailureAt: number | undefined = undefined;
-  private consecutiveFailures = 0;
-  private successCount = 0;
-
-  private readonly totals: Record<CallOutcome, number> = {
-    success: 0,
-    failure: 0,
-    rejected: 0,
-    ignored: 0,
-  };
-  private timeoutCount = 0;
+  readonly #options: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #wallClock: () => number;
+  readonly #machine: StateMachine;
+  readonly #metrics = new CallMetrics();
+  readonly #successDurations: DurationHistogram;
+  /** The consecutive streak: always present (Infinity threshold when off), it is failure_count. */
+  readonly #streak: ConsecutiveFailuresPolicy;
+  readonly #rates: RatePolicy | undefined;
+  readonly #policy: TripPolicy;
+  readonly #slowAfterMs: number;
+  readonly #isFailure: ((error: unknown) => boolean) | undefined;
+  readonly #isFailureResult: ((result: unknown) => boolean) | undefined;
+  #deadlines: DeadlineQueue | undefined;
+  #registry: BreakerRegistry | null;
   /** The error every rejection of the current epoch shares (one allocation per open period). */
-  private rejection: CircuitOpenError | undefined = undefined;
-  private rejectionEpoch = -1;
-  private openedCount = 0;
-  private readonly transitionCounts = new Float64Array(9);
-  private readonly histograms: Record<CallOutcome, DurationHistogram> = {
-    success: new DurationHistogram(),
-    failure: new DurationHistogram(),
-    rejected: new DurationHistogram(),
-    ignored: new DurationHistogram(),
-  };
+  #rejection: CircuitOpenError | undefined = undefined;
+  #rejectionEpoch = -1;
 
-  private readonly successDurations = this.histograms.success;
-
-  private readonly stateChanged = new EventEmitter<StateChangeEvent>();
-  private readonly rejected = new EventEmitter<CircuitBreaker>();
-  private readonly failed = new EventEmitter<FailureEvent>();
+  readonly #stateChanged = new EventEmitter<StateChangeEvent>();
+  readonly #modeChanged = new EventEmitter<ModeChangeEvent>();
+  readonly #rejected = new EventEmitter<CircuitBreaker>();
+  readonly #failed = new EventEmitter<FailureEvent>();
 
   /** Fires once per state change, synchronously, before the triggering call returns. */
-  readonly onStateChange: Event<StateChangeEvent> = this.stateChanged.event;
+  readonly onStateChange: Event<StateChangeEvent> = this.#stateChanged.event;
+  /** Fires when isolate, disable or reset changes the mode. */
+  readonly onModeChange: Event<ModeChangeEvent> = this.#modeChanged.event;
   /** Fires for every rejected call, with the breaker (no per-rejection allocation). */
-  readonly onRejected: Event<CircuitBreaker> = this.rejected.event;
+  readonly onRejected: Event<CircuitBreaker> = this.#rejected.event;
   /** Fires for every call counted as a failure, stale or not. */
-  readonly onFailure: Event<FailureEvent> = this.failed.event;
+  readonly onFailure: Event<FailureEvent> = this.#failed.event;
 
-  constructor(options: CircuitBreakerOptions) {
-    this.options = resolveOptions(options);
-    this.name = this.options.name;
-    this.critical = this.options.critical;
-    this.clock = options.clock ?? systemClock;
-    this.scheduler =
-      options.scheduler ?? (options.clock === undefined ? systemScheduler : undefined);
-    this.wallClock = options.wallClock ?? Date.now;
-    this.isFailure = options.isFailure ?? (() => true);
-
-    const policies: TripPolicy[] = [];
-    if (Number.isFinite(this.options.failureThreshold)) {
-      this.consecutive = new ConsecutiveFailuresPolicy(this.options.failureThreshold);
-      policies.push(this.consecutive);
-    }
-    if (this.options.failureRate !== undefined) {
-      policies.push(new FailureRatePolicy(this.options.failureRate));
-    }
-    this.policy = policies.length === 1 ? policies[0]! : new AnyOfPolicy(policies);
-
-    if (this.options.callTimeout !== undefined) {
-      this.deadlines = new DeadlineQueue(this.clock, this.scheduler ?? systemScheduler);
-    }
-    this.stateChangedAt = this.clock.now();
-    if (options.initialState !== undefined) this.restore(options.initialState);
-
-    this.registry = options.registry === undefined ? defaultRegistry : options.registry;
-    this.registry?.register(this);
+  static {
+    settleSuccessOf = (b, token, start) => b.#settleSuccess(token, start);
+    settleErrorOf = (b, token, start, error) => b.#settleError(token, start, error, undefined);
+    settleIgnoredOf = (b, token, start) => b.#settle(token, 'ignored', start, undefined);
   }
 
-  /** The current state. Reading it settles an expired HALF_OPEN first. */
+  constructor(options: CircuitBreakerOptions) {
+    const o = resolveOptions(options, options.random ?? Math.random);
+    this.#options = o;
+    this.name = o.name;
+    this.critical = o.critical;
+    this.#clock = options.clock ?? systemClock;
+    const scheduler =
+      options.scheduler ?? (options.clock === undefined ? systemScheduler : undefined);
+    this.#wallClock = options.wallClock ?? Date.now;
+    this.#isFailure = options.isFailure;
+    this.#isFailureResult = options.isFailureResult;
+    this.#successDurations = this.#metrics.histograms.success;
+
+    this.#streak = new ConsecutiveFailuresPolicy(o.failureThreshold);
+    this.#rates =
+      o.window === undefined ? undefined : new RatePolicy(o.window, o.failureRate, o.slowCall);
+    this.#policy =
+      this.#rates === undefined ? this.#streak : new AnyOfPolicy([this.#streak, this.#rates]);
+    this.#slowAfterMs = o.slowCall === undefined ? Infinity : o.slowCall.durationThreshold;
+
+    this.#machine = new StateMachine(o, this.#clock, scheduler, {
+      onTransition: (from, to, reason, now) => this.#onTransition(from, to, reason, now),
+      onModeChange: (from, to, now) => {
+        if (this.#modeChanged.hasListeners) {
+          this.#modeChanged.fire({ breaker: this, from, to, at: now });
+        }
+      },
+    });
+    if (o.callTimeout !== undefined) {
+      this.#deadlines = new DeadlineQueue(this.#clock, scheduler ?? systemScheduler);
+    }
+    if (options.initialState !== undefined) this.#restore(options.initialState);
+
+    this.#registry = options.registry === undefined ? defaultRegistry : options.registry;
+    this.#registry?.register(this);
+  }
+
+  /**
+   * The current state. Reading it never changes anything: transitions happen on calls and
+   * on the breaker's own timers (without a scheduler, an expired OPEN or HALF_OPEN is
+   * noticed by the next call).
+   */
   get state(): CircuitState {
-    if (this.current.kind === CircuitState.HalfOpen) this.expireHalfOpen(this.clock.now());
-    return this.current.kind;
+    return this.#machine.current.kind;
   }
 
   get mode(): BreakerMode {
-    return this.currentMode;
+    return this.#machine.mode;
   }
 
   // ---------------------------------------------------------------- calls
@@ -182,20 +197,21 @@ export class CircuitBreaker implements Disposable {
    * promise with a `CircuitOpenError`, never a synchronous throw.
    */
   execute<T>(fn: (context: CallContext) => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
-    if (this.current.kind === CircuitState.Closed && this.deadlines === undefined) {
+    const machine = this.#machine;
+    if (machine.current.kind === CircuitState.Closed && this.#deadlines === undefined) {
       // The hot closed path: no admit() call, one clock read before and one after.
-      return this.run(
+      return this.#run(
         fn,
         signal === undefined ? NEVER_ABORTED : { signal },
-        this.epoch,
-        this.clock.now(),
+        machine.epoch,
+        this.#clock.now(),
       );
     }
-    const start = this.clock.now();
-    const token = this.admit(start);
-    if (token === REJECTED) return Promise.reject(this.rejectCall(start));
-    if (this.deadlines !== undefined) return this.runWithTimeout(fn, token, start, signal);
-    return this.run(fn, signal === undefined ? NEVER_ABORTED : { signal }, token, start);
+    const start = this.#clock.now();
+    const token = machine.admit(start);
+    if (token === REJECTED) return Promise.reject(this.#rejectCall(start));
+    if (this.#deadlines !== undefined) return this.#runWithTimeout(fn, token, start, signal);
+    return this.#run(fn, signal === undefined ? NEVER_ABORTED : { signal }, token, start);
   }
 
   /** Wraps a function so every call goes through `execute`. */
@@ -211,18 +227,18 @@ export class CircuitBreaker implements Disposable {
    * A dropped permit cannot wedge HALF_OPEN: `halfOpenMaxWait` reopens the circuit.
    */
   tryAcquire(): Permit | undefined {
-    const s = this.current;
-    if (s.kind === CircuitState.Open && this.scheduler !== undefined && !this.recoveryDue) {
+    const machine = this.#machine;
+    if (machine.current.kind === CircuitState.Open && machine.timerDriven && !machine.recoveryDue) {
       // The hot open path: no clock read, no allocation.
-      this.totals.rejected++;
-      if (this.rejected.hasListeners) this.rejected.fire(this);
+      this.#metrics.totals.rejected++;
+      if (this.#rejected.hasListeners) this.#rejected.fire(this);
       return undefined;
     }
-    const start = this.clock.now();
-    const token = this.admit(start);
+    const start = this.#clock.now();
+    const token = machine.admit(start);
     if (token === REJECTED) {
-      this.totals.rejected++;
-      if (this.rejected.hasListeners) this.rejected.fire(this);
+      this.#metrics.totals.rejected++;
+      if (this.#rejected.hasListeners) this.#rejected.fire(this);
       return undefined;
     }
     return new BreakerPermit(this, token, start);
@@ -232,100 +248,53 @@ export class CircuitBreaker implements Disposable {
 
   /** Closes the circuit, leaves manual modes and clears the counts the plan's reset clears. */
   reset(): void {
-    const now = this.clock.now();
-    this.currentMode = 'normal';
-    if (this.current.kind !== CircuitState.Closed)
-      this.transition(CircuitState.Closed, 'manual_reset', now);
-    this.consecutiveFailures = 0;
-    this.successCount = 0;
-    this.lastFailureAt = undefined;
-    this.reopens = 0;
-    this.policy.reset();
+    this.#machine.reset(this.#clock.now());
+    this.#policy.reset();
+    this.#metrics.reset();
   }
 
   /** Forces the circuit open until `reset()`: every call is rejected (isolation). */
   isolate(): void {
-    const now = this.clock.now();
-    this.currentMode = 'isolated';
-    if (this.current.kind === CircuitState.Open) {
-      this.clearStateTimer();
-      this.recoveryDue = false;
-      this.rejection = undefined; // its retryAt is no longer true
-      this.current = {
-        kind: CircuitState.Open,
-        openedAt: this.current.openedAt,
-        retryAt: Infinity,
-      };
-    } else {
-      this.transition(CircuitState.Open, 'manual_open', now);
-    }
+    this.#machine.isolate(this.#clock.now());
   }
 
-  /** Lets every call through and keeps measuring, but never trips, until `reset()`. */
+  /**
+   * Lets every call through until `reset()`, never trips, and keeps measuring everything:
+   * the streak, the rate window and the lifetime counts (Resilience4j's metrics-only mode).
+   */
   disable(): void {
-    this.currentMode = 'disabled';
-    if (this.current.kind !== CircuitState.Closed) {
-      this.transition(CircuitState.Closed, 'manual_disable', this.clock.now());
-    }
+    this.#machine.disable(this.#clock.now());
   }
 
   // ---------------------------------------------------------------- observation
 
-  /** The seed plan's metrics snapshot, extended. */
+  /** The seed plan's metrics snapshot, extended. Side-effect free. */
   metrics(): CircuitBreakerSnapshot {
-    const state = this.state;
-    const now = this.clock.now();
-    const wallNow = this.wallClock();
-    const iso = (t: number | undefined): string | null =>
-      t === undefined ? null : new Date(wallNow - (now - t)).toISOString();
-    const o = this.options;
-    const rate = o.failureRate === undefined ? undefined : this.policy.snapshot(now);
-    const s = this.current;
-    const retryAfterMs = s.kind === CircuitState.Open ? Math.max(0, s.retryAt - now) : undefined;
-    return {
-      service: this.name,
-      state,
-      failure_count: this.consecutiveFailures,
-      success_count: this.successCount,
-      last_failure_time: iso(this.lastFailureAt),
-      state_changed_at: iso(this.stateChangedAt),
-      config: {
-        failure_threshold: Number.isFinite(o.failureThreshold) ? o.failureThreshold : null,
-        recovery_timeout: o.recoveryTimeout / 1000,
-        half_open_max_calls: o.halfOpenMaxCalls,
-        half_open_max_wait: o.halfOpenMaxWait / 1000,
-        call_timeout: o.callTimeout === undefined ? null : o.callTimeout / 1000,
-        max_recovery_timeout: o.maxRecoveryTimeout / 1000,
-        failure_rate:
-          o.failureRate === undefined
-            ? null
-            : {
-                threshold: o.failureRate.threshold,
-                minimum_calls: o.failureRate.minimumCalls,
-                window:
-                  o.failureRate.window.type === 'count'
-                    ? `${o.failureRate.window.size} calls`
-                    : `${o.failureRate.window.durationMs / 1000} s`,
-              },
-      },
-      critical: this.critical,
-      mode: this.currentMode,
-      retry_after_seconds:
-        retryAfterMs === undefined || !Number.isFinite(retryAfterMs) ? null : retryAfterMs / 1000,
-      time_in_state_seconds: (now - this.stateChangedAt) / 1000,
-      calls: { ...this.totals },
-      timeouts: this.timeoutCount,
-      failure_rate:
-        rate === undefined
-          ? null
-          : { rate: rate.failureRate ?? 0, calls: rate.windowCalls ?? 0, failures: rate.failures },
-      opened_count: this.openedCount,
-    };
+    const now = this.#clock.now();
+    return buildSnapshot({
+      options: this.#options,
+      machine: this.#machine,
+      metrics: this.#metrics,
+      streak: this.#streak.streak,
+      window: this.#rates?.snapshot(now),
+      now,
+      wallNow: this.#wallClock(),
+    });
+  }
+
+  /** The error that last counted as a failure (undefined since creation or reset). */
+  get lastFailure(): unknown {
+    return this.#metrics.lastFailure;
   }
 
   /** Lifetime count of calls with this outcome (monotonic; backs the calls counter). */
   callCount(outcome: CallOutcome): number {
-    return this.totals[outcome];
+    return this.#metrics.totals[outcome];
+  }
+
+  /** Lifetime count of calls slower than `slowCall.durationThreshold` (0 without one). */
+  slowCallCount(): number {
+    return this.#metrics.slowCalls;
   }
 
   /**
@@ -334,12 +303,12 @@ export class CircuitBreaker implements Disposable {
    * Prometheus' `increase()` see that first open.
    */
   transitions(): Array<{ from: CircuitState; to: CircuitState; count: number }> {
+    const counts = this.#machine.transitionCounts;
     const result: Array<{ from: CircuitState; to: CircuitState; count: number }> = [];
     for (const from of CIRCUIT_STATES) {
       for (const to of CIRCUIT_STATES) {
         if (from === to || (to === CircuitState.HalfOpen && from !== CircuitState.Open)) continue;
-        const count = this.transitionCounts[STATE_INDEX[from] * 3 + STATE_INDEX[to]]!;
-        result.push({ from, to, count });
+        result.push({ from, to, count: counts[transitionIndex(from, to)]! });
       }
     }
     return result;
@@ -347,86 +316,67 @@ export class CircuitBreaker implements Disposable {
 
   /** The cumulative duration histogram of calls with this outcome. */
   durations(outcome: CallOutcome): HistogramSnapshot {
-    return this.histograms[outcome].snapshot();
+    return this.#metrics.histograms[outcome].snapshot();
   }
 
-  /** Portable state (cockatiel's `toJSON`); pass it back as `initialState`. */
+  /** Portable state (cockatiel's `toJSON`), rate window included; pass it back as `initialState`. */
   toJSON(): BreakerStateExport {
-    const s = this.current;
+    const now = this.#clock.now();
+    const machine = this.#machine;
+    const s = machine.current;
     const exported: BreakerStateExport = {
-      version: 1,
+      version: STATE_EXPORT_VERSION,
       name: this.name,
       state: s.kind,
-      mode: this.currentMode,
-      consecutiveFailures: this.consecutiveFailures,
-      reopens: this.reopens,
+      mode: machine.mode,
+      consecutiveFailures: this.#streak.streak,
+      reopens: machine.reopens,
     };
     if (s.kind === CircuitState.Open && Number.isFinite(s.retryAt)) {
-      exported.openRemainingMs = Math.max(0, s.retryAt - this.clock.now());
+      exported.openRemainingMs = Math.max(0, s.retryAt - now);
     }
+    if (this.#rates !== undefined) exported.window = this.#rates.export(now);
     return exported;
   }
 
   /** Stops timers, unregisters and drops listeners. Calls still work, without timers. */
   dispose(): void {
-    this.clearStateTimer();
-    this.deadlines?.close();
-    this.deadlines = undefined;
-    this.scheduler = undefined;
-    this.registry?.unregister(this);
-    this.registry = null;
-    this.stateChanged.clear();
-    this.rejected.clear();
-    this.failed.clear();
+    this.#machine.dispose();
+    this.#deadlines?.close();
+    this.#deadlines = undefined;
+    this.#registry?.unregister(this);
+    this.#registry = null;
+    this.#stateChanged.clear();
+    this.#modeChanged.clear();
+    this.#rejected.clear();
+    this.#failed.clear();
   }
 
   // ---------------------------------------------------------------- internals
 
-  /** Decides whether a call may go through; returns its epoch token or REJECTED. */
-  private admit(now: number): number {
-    let s = this.current;
-    if (s.kind === CircuitState.Closed) return this.epoch;
-    if (s.kind === CircuitState.Open) {
-      const due = this.scheduler === undefined ? now >= s.retryAt : this.recoveryDue;
-      if (!due) return REJECTED;
-      // The call that notices recovery is due is itself the first probe (the plan let N+1 in).
-      this.transition(CircuitState.HalfOpen, 'recovery_timeout', now);
-      s = this.current;
-    }
-    if (s.kind !== CircuitState.HalfOpen || this.expireHalfOpen(now)) return REJECTED;
-    if (s.admitted >= this.options.halfOpenMaxCalls) return REJECTED;
-    s.admitted++;
-    return this.epoch;
-  }
-
-  /** Reopens a HALF_OPEN past its deadline; true if it did. */
-  private expireHalfOpen(now: number): boolean {
-    const s = this.current;
-    if (s.kind !== CircuitState.HalfOpen || now < s.deadline) return false;
-    this.transition(CircuitState.Open, 'half_open_timeout', now);
-    return true;
-  }
-
-  private rejectCall(start: number): CircuitOpenError {
-    let error = this.rejection;
-    if (error === undefined || this.rejectionEpoch !== this.epoch) {
-      const s = this.current;
+  #rejectCall(start: number): CircuitOpenError {
+    const machine = this.#machine;
+    let error = this.#rejection;
+    if (error === undefined || this.#rejectionEpoch !== machine.epoch) {
+      const s = machine.current;
       error = CircuitOpenError.until(
         this.name,
         s.kind,
         s.kind === CircuitState.Open ? s.retryAt : start,
-        this.clock,
+        this.#clock,
+        this.#metrics.lastFailure,
       );
-      this.rejection = error;
-      this.rejectionEpoch = this.epoch;
+      this.#rejection = error;
+      this.#rejectionEpoch = machine.epoch;
     }
-    this.totals.rejected++;
-    this.histograms.rejected.record(this.clock.now() - start);
-    if (this.rejected.hasListeners) this.rejected.fire(this);
+    const metrics = this.#metrics;
+    metrics.totals.rejected++;
+    metrics.histograms.rejected.record(this.#clock.now() - start);
+    if (this.#rejected.hasListeners) this.#rejected.fire(this);
     return error;
   }
 
-  private run<T>(
+  #run<T>(
     fn: (context: CallContext) => T | PromiseLike<T>,
     context: CallContext,
     token: number,
@@ -436,55 +386,55 @@ export class CircuitBreaker implements Disposable {
     try {
       result = fn(context);
     } catch (error) {
-      this.settleError(token, start, error, context.signal);
+      this.#settleError(token, start, error, context.signal);
       return Promise.reject(error);
     }
     if (!isThenable(result)) {
-      this.settleSuccess(token, start);
+      this.#settleValue(token, start, result);
       return Promise.resolve(result);
     }
     return Promise.resolve(result).then(
       (value) => {
-        this.settleSuccess(token, start);
+        this.#settleValue(token, start, value);
         return value;
       },
       (error: unknown) => {
-        this.settleError(token, start, error, context.signal);
+        this.#settleError(token, start, error, context.signal);
         throw error;
       },
     );
   }
 
-  private runWithTimeout<T>(
+  #runWithTimeout<T>(
     fn: (context: CallContext) => T | PromiseLike<T>,
     token: number,
     start: number,
     callerSignal: AbortSignal | undefined,
   ): Promise<T> {
-    const timeoutMs = this.options.callTimeout!;
+    const timeoutMs = this.#options.callTimeout!;
     const controller = new AbortController();
     const signal =
       callerSignal === undefined
         ? controller.signal
         : AbortSignal.any([controller.signal, callerSignal]);
     return new Promise<T>((resolve, reject) => {
-      const deadline = this.deadlines!.push(start + timeoutMs, () => {
+      const deadline = this.#deadlines!.push(start + timeoutMs, () => {
         const error = new CallTimeoutError(this.name, timeoutMs);
-        this.timeoutCount++;
-        this.settle(token, 'failure', start, error);
+        this.#metrics.timeouts++;
+        this.#settle(token, 'failure', start, error);
         controller.abort(error);
         reject(error);
       });
       const onValue = (value: T): void => {
         if (deadline.done) return;
         deadline.done = true;
-        this.settleSuccess(token, start);
+        this.#settleValue(token, start, value);
         resolve(value);
       };
       const onError = (error: unknown): void => {
         if (deadline.done) return;
         deadline.done = true;
-        this.settleError(token, start, error, callerSignal);
+        this.#settleError(token, start, error, callerSignal);
         reject(error);
       };
       try {
@@ -497,145 +447,126 @@ export class CircuitBreaker implements Disposable {
     });
   }
 
-  /** @internal Classifies a thrown error: the caller's own abort and filtered errors are ignored. */
-  settleError(token: number, start: number, error: unknown, callerSignal?: AbortSignal): void {
+  /** A resolved value: a success, unless `isFailureResult` says otherwise. */
+  #settleValue(token: number, start: number, value: unknown): void {
+    const classify = this.#isFailureResult;
+    if (classify === undefined) return this.#settleSuccess(token, start);
+    let failed: boolean;
+    try {
+      failed = classify(value);
+    } catch {
+      failed = true; // A broken classifier must not hide failures.
+    }
+    if (failed) this.#settle(token, 'failure', start, new FailureResultError(value));
+    else this.#settleSuccess(token, start);
+  }
+
+  /** Classifies a thrown error: the caller's own abort and filtered errors are ignored. */
+  #settleError(token: number, start: number, error: unknown, callerSignal?: AbortSignal): void {
     let counts: boolean;
     try {
-      counts = callerSignal?.aborted !== true && this.isFailure(error);
+      counts =
+        callerSignal?.aborted !== true && (this.#isFailure === undefined || this.#isFailure(error));
     } catch {
       counts = true; // A broken filter must not hide failures.
     }
-    this.settle(token, counts ? 'failure' : 'ignored', start, error);
+    this.#settle(token, counts ? 'failure' : 'ignored', start, error);
   }
 
-  /** @internal Records a success: the hot path, apart from `settle` so it needs no dispatch. */
-  settleSuccess(token: number, start: number): void {
-    const now = this.clock.now();
-    this.totals.success++;
-    this.successDurations.record(now - start);
-    this.successCount++;
-    if (token !== this.epoch || this.currentMode !== 'normal') return;
-    const s = this.current;
+  /** Records a success: the hot path, apart from `#settle` so it needs no dispatch. */
+  #settleSuccess(token: number, start: number): void {
+    const now = this.#clock.now();
+    const duration = now - start;
+    const metrics = this.#metrics;
+    metrics.totals.success++;
+    this.#successDurations.record(duration);
+    const slow = duration > this.#slowAfterMs;
+    if (slow) metrics.slowCalls++;
+    const machine = this.#machine;
+    if (token !== machine.epoch) return;
+    const s = machine.current;
     if (s.kind === CircuitState.Closed) {
-      this.consecutiveFailures = 0;
-      this.policy.onSuccess(now);
-    } else if (s.kind === CircuitState.HalfOpen && ++s.succeeded >= this.options.halfOpenMaxCalls) {
-      this.transition(CircuitState.Closed, 'probe_success', now);
+      // Disabled: measured like any call, but the verdict is not acted on.
+      const reason = this.#policy.record(false, duration, now);
+      if (reason !== undefined && machine.mode === 'normal') this.#trip(reason, now);
+    } else if (s.kind === CircuitState.HalfOpen) {
+      if (slow) machine.transition(CircuitState.Open, 'probe_slow', now);
+      else if (++s.succeeded >= this.#options.halfOpenMaxCalls) {
+        machine.transition(CircuitState.Closed, 'probe_success', now);
+      }
     }
   }
 
-  /** @internal Records a failure or an ignored call; only a current-epoch outcome moves the state. */
-  settle(token: number, outcome: 'failure' | 'ignored', start: number, error?: unknown): void {
-    const now = this.clock.now();
-    this.totals[outcome]++;
-    this.histograms[outcome].record(now - start);
-    if (outcome === 'failure') this.lastFailureAt = now;
+  /** Records a failure or an ignored call; only a current-epoch outcome moves the state. */
+  #settle(token: number, outcome: 'failure' | 'ignored', start: number, error: unknown): void {
+    const now = this.#clock.now();
+    const duration = now - start;
+    const metrics = this.#metrics;
+    metrics.totals[outcome]++;
+    metrics.histograms[outcome].record(duration);
+    if (duration > this.#slowAfterMs) metrics.slowCalls++;
+    if (outcome === 'failure') metrics.failure(error, now);
 
-    if (token === this.epoch && this.currentMode === 'normal') {
-      const s = this.current;
+    const machine = this.#machine;
+    if (token === machine.epoch) {
+      const s = machine.current;
       if (s.kind === CircuitState.Closed) {
         if (outcome === 'failure') {
-          this.consecutiveFailures++;
-          const reason = this.policy.onFailure(now);
-          if (reason !== undefined) this.transition(CircuitState.Open, reason, now);
+          const reason = this.#policy.record(true, duration, now);
+          if (reason !== undefined && machine.mode === 'normal') this.#trip(reason, now);
         }
       } else if (s.kind === CircuitState.HalfOpen) {
         if (outcome === 'failure') {
-          this.consecutiveFailures++;
-          this.transition(CircuitState.Open, 'probe_failure', now);
+          this.#streak.record(true);
+          machine.transition(CircuitState.Open, 'probe_failure', now);
         } else {
           s.admitted--; // An ignored probe proved nothing: its slot goes to the next call.
         }
       }
     }
-    if (outcome === 'failure' && this.failed.hasListeners)
-      this.failed.fire({ breaker: this, error });
+    if (outcome === 'failure' && this.#failed.hasListeners) {
+      this.#failed.fire({ breaker: this, error });
+    }
   }
 
-  private transition(to: CircuitState, reason: TransitionReason, now: number): void {
-    const from = this.current.kind;
-    if (!isAllowedTransition(from, to, reason)) {
-      throw new Error(
-        `circuit breaker '${this.name}': illegal transition ${from} -> ${to} (${reason})`,
+  #trip(reason: TripReason, now: number): void {
+    this.#machine.transition(CircuitState.Open, reason, now);
+  }
+
+  #onTransition(from: CircuitState, to: CircuitState, reason: TransitionReason, now: number): void {
+    const failureCount = this.#streak.streak;
+    if (to === CircuitState.Closed) this.#policy.reset();
+    this.#rejection = undefined;
+    if (!this.#stateChanged.hasListeners) return;
+    const lastFailure = FAILURE_REASONS.has(reason) ? this.#metrics.lastFailure : undefined;
+    this.#stateChanged.fire({
+      breaker: this,
+      from,
+      to,
+      reason,
+      failureCount,
+      at: now,
+      lastFailure,
+      errorName: lastFailure === undefined ? undefined : errorName(lastFailure),
+    });
+  }
+
+  #restore(saved: BreakerStateExport): void {
+    if (saved.version !== 1 && saved.version !== STATE_EXPORT_VERSION) {
+      throw new BreakerConfigError(
+        'initialState.version',
+        `expected 1 or ${STATE_EXPORT_VERSION}, got ${String(saved.version)}`,
       );
     }
-    const failureCount = this.consecutiveFailures;
-    this.clearStateTimer();
-    const epoch = ++this.epoch;
-    if (to === CircuitState.Closed) {
-      this.current = CLOSED;
-      this.reopens = 0;
-      this.consecutiveFailures = 0;
-      this.policy.reset();
-    } else if (to === CircuitState.Open) {
-      if (from === CircuitState.HalfOpen && reason !== 'manual_open') this.reopens++;
-      const timeout =
-        reason === 'manual_open' ? Infinity : recoveryTimeoutFor(this.options, this.reopens);
-      this.current = { kind: CircuitState.Open, openedAt: now, retryAt: now + timeout };
-      this.openedCount++;
-      this.recoveryDue = timeout <= 0;
-      if (!this.recoveryDue && Number.isFinite(timeout)) {
-        this.armStateTimer(epoch, timeout, () => {
-          this.recoveryDue = true;
-        });
-      }
-    } else {
-      const wait = this.options.halfOpenMaxWait;
-      this.current = {
-        kind: CircuitState.HalfOpen,
-        enteredAt: now,
-        deadline: now + wait,
-        admitted: 0,
-        succeeded: 0,
-      };
-      this.armStateTimer(epoch, wait, () => this.expireHalfOpen(this.clock.now()));
-    }
-    this.stateChangedAt = now;
-    this.transitionCounts[STATE_INDEX[from] * 3 + STATE_INDEX[to]]!++;
-    if (this.stateChanged.hasListeners) {
-      this.stateChanged.fire({ breaker: this, from, to, reason, failureCount, at: now });
-    }
-  }
-
-  /** One timer per transition at most, never one per call; it ignores a later epoch. */
-  private armStateTimer(epoch: number, delayMs: number, onFire: () => void): void {
-    if (this.scheduler === undefined) return;
-    this.stateTimer = this.scheduler.setTimeout(() => {
-      this.stateTimer = undefined;
-      if (this.epoch === epoch) onFire();
-    }, delayMs);
-  }
-
-  private clearStateTimer(): void {
-    if (this.stateTimer !== undefined) this.scheduler?.clearTimeout(this.stateTimer);
-    this.stateTimer = undefined;
-  }
-
-  private restore(saved: BreakerStateExport): void {
-    const now = this.clock.now();
-    this.consecutiveFailures = Math.max(0, Math.floor(saved.consecutiveFailures) || 0);
-    this.consecutive?.restore(this.consecutiveFailures);
-    this.reopens = Math.max(0, Math.floor(saved.reopens) || 0);
-    if (saved.mode === 'isolated') {
-      this.isolate();
-    } else if (saved.mode === 'disabled') {
-      this.currentMode = 'disabled';
-    } else if (saved.state !== CircuitState.Closed) {
-      // A saved HALF_OPEN restarts as an OPEN that is already due: the next call probes.
-      const remaining = saved.state === CircuitState.Open ? (saved.openRemainingMs ?? 0) : 0;
-      this.current = { kind: CircuitState.Open, openedAt: now, retryAt: now + remaining };
-      this.recoveryDue = remaining <= 0;
-      if (!this.recoveryDue) {
-        this.armStateTimer(this.epoch, remaining, () => {
-          this.recoveryDue = true;
-        });
-      }
-    }
+    const now = this.#clock.now();
+    this.#streak.restore(saved.consecutiveFailures);
+    if (saved.window !== undefined) this.#rates?.restore(saved.window, now);
+    this.#machine.restore(saved, now);
   }
 }
 
 class BreakerPermit implements Permit {
-  private settled = false;
+  #settled = false;
 
   constructor(
     private readonly breaker: CircuitBreaker,
@@ -644,23 +575,23 @@ class BreakerPermit implements Permit {
   ) {}
 
   success(): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    this.breaker.settleSuccess(this.token, this.start);
+    if (this.#settled) return false;
+    this.#settled = true;
+    settleSuccessOf(this.breaker, this.token, this.start);
     return true;
   }
 
   failure(error?: unknown): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    this.breaker.settleError(this.token, this.start, error);
+    if (this.#settled) return false;
+    this.#settled = true;
+    settleErrorOf(this.breaker, this.token, this.start, error);
     return true;
   }
 
   ignore(): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    this.breaker.settle(this.token, 'ignored', this.start);
+    if (this.#settled) return false;
+    this.#settled = true;
+    settleIgnoredOf(this.breaker, this.token, this.start);
     return true;
   }
 }

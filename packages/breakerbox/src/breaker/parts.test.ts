@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DurationHistogram, histogramQuantile } from './duration-histogram.js';
 import { FakeClock } from './fake-clock.js';
-import { FailureRatePolicy } from './policies/failure-rate.js';
+import { RatePolicy } from './policies/rate.js';
 import { isAllowedTransition } from './state.js';
 
 describe('DurationHistogram', () => {
@@ -92,18 +92,32 @@ describe('FakeClock', () => {
   });
 });
 
-describe('FailureRatePolicy', () => {
+describe('RatePolicy', () => {
   it('forgets everything on reset, for both window kinds', () => {
     for (const window of [
       { type: 'count', size: 5 } as const,
       { type: 'time', durationMs: 1_000 } as const,
     ]) {
-      const policy = new FailureRatePolicy({ threshold: 1, minimumCalls: 2, window });
-      policy.onFailure(0);
+      const policy = new RatePolicy(
+        window,
+        { threshold: 0.4, minimumCalls: 2, window },
+        { durationThreshold: 10, rateThreshold: 1, minimumCalls: 3 },
+      );
+      policy.record(true, 50, 0);
       policy.reset();
-      expect(policy.snapshot(0)).toEqual({ failures: 0, windowCalls: 0, failureRate: 0 });
-      expect(policy.onFailure(0)).toBeUndefined();
-      expect(policy.onFailure(0)).toBe('failure_rate');
+      expect(policy.snapshot(0)).toEqual({
+        kind: 'sliding_window',
+        calls: 0,
+        failures: 0,
+        slow: 0,
+        failureRate: 0,
+        slowCallRate: 0,
+      });
+      expect(policy.record(false, 50, 0)).toBeUndefined();
+      expect(policy.record(false, 50, 0)).toBeUndefined();
+      expect(policy.record(false, 50, 0)).toBe('slow_call_rate');
+      expect(policy.record(true, 0, 0)).toBeUndefined();
+      expect(policy.record(true, 0, 0)).toBe('failure_rate');
     }
   });
 });

@@ -180,6 +180,7 @@ describe('telemetry with the real OpenTelemetry SDK', () => {
       'circuit_breaker.state': 'open',
       'circuit_breaker.failure_count': 2,
       'circuit_breaker.transition.reason': 'failure_threshold',
+      'error.type': 'Error',
     });
     expect(request.events[1]!.attributes).toEqual({
       'circuit_breaker.name': 'redis_cache',

@@ -1,17 +1,16 @@
-import type { PolicySnapshot, TripPolicy } from './trip-policy.js';
+import type { PolicySnapshot, TripPolicy, TripReason } from './trip-policy.js';
 
-/** Opens when any of its policies would: a consecutive streak or a bad failure rate. */
+/** Opens when any of its policies would: a consecutive streak or a bad rate. */
 export class AnyOfPolicy implements TripPolicy {
   constructor(private readonly policies: readonly TripPolicy[]) {}
 
-  onSuccess(now: number): void {
-    for (const policy of this.policies) policy.onSuccess(now);
-  }
-
-  onFailure(now: number): 'failure_threshold' | 'failure_rate' | undefined {
-    let reason: 'failure_threshold' | 'failure_rate' | undefined;
-    // Every policy must see the failure, even after one has decided.
-    for (const policy of this.policies) reason = policy.onFailure(now) ?? reason;
+  record(failed: boolean, durationMs: number, now: number): TripReason | undefined {
+    let reason: TripReason | undefined;
+    // Every policy must see the call, even after one has decided; the first to decide names it.
+    for (const policy of this.policies) {
+      const decided = policy.record(failed, durationMs, now);
+      if (reason === undefined) reason = decided;
+    }
     return reason;
   }
 
@@ -19,7 +18,8 @@ export class AnyOfPolicy implements TripPolicy {
     for (const policy of this.policies) policy.reset();
   }
 
+  /** Each policy's snapshot side by side: two policies' `failures` must not overwrite each other. */
   snapshot(now: number): PolicySnapshot {
-    return Object.assign({}, ...this.policies.map((policy) => policy.snapshot(now)));
+    return { kind: 'any_of', policies: this.policies.map((policy) => policy.snapshot(now)) };
   }
 }
