@@ -188,3 +188,49 @@ describe('CircuitOpenError', () => {
     expect(new CircuitOpenError('dep', 'half_open', 0).retryAfterSeconds).toBe(1);
   });
 });
+
+describe('policies, one file each', () => {
+  it('AnyOfPolicy reports each policy side by side and lets every policy see every call', async () => {
+    const { AnyOfPolicy } = await import('./policies/any-of.js');
+    const { ConsecutiveFailuresPolicy } = await import('./policies/consecutive-failures.js');
+    const streak = new ConsecutiveFailuresPolicy(2);
+    const window = new RatePolicy(
+      { type: 'count', size: 4 },
+      { threshold: 0.5, minimumCalls: 2, window: { type: 'count', size: 4 } },
+      undefined,
+    );
+    const any = new AnyOfPolicy([streak, window]);
+    expect(any.record(true, 0, 0)).toBeUndefined();
+    expect(any.record(true, 0, 0)).toBe('failure_threshold'); // the first to decide names it
+    expect(any.snapshot(0)).toEqual({
+      kind: 'any_of',
+      policies: [
+        { kind: 'consecutive_failures', failures: 2, threshold: 2 },
+        { kind: 'sliding_window', calls: 2, failures: 2, slow: 0, failureRate: 1, slowCallRate: 0 },
+      ],
+    });
+    any.reset();
+    expect(streak.streak).toBe(0);
+    streak.restore(NaN);
+    expect(streak.snapshot()).toEqual({ kind: 'consecutive_failures', failures: 0, threshold: 2 });
+  });
+
+  it('a restored time window ignores entries of impossible ages or counts', () => {
+    const window = { type: 'time', durationMs: 1_000, buckets: 4 } as const;
+    const policy = new RatePolicy(window, { threshold: 1, minimumCalls: 1, window }, undefined);
+    policy.restore(
+      {
+        type: 'time',
+        durationMs: 1_000,
+        buckets: 4,
+        entries: [
+          { age: 9, calls: 5, failures: 5, slow: 0 },
+          { age: -1, calls: 5, failures: 5, slow: 0 },
+          { age: 0, calls: 2, failures: 7, slow: -3 },
+        ],
+      },
+      0,
+    );
+    expect(policy.snapshot(0)).toMatchObject({ calls: 2, failures: 2, slow: 0 });
+  });
+});

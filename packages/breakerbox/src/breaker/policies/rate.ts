@@ -45,11 +45,6 @@ export class RatePolicy implements TripPolicy {
     this.slowAfterMs = slowCall === undefined ? Infinity : slowCall.durationThreshold;
   }
 
-  /** True if a call of this duration counts as slow. */
-  isSlow(durationMs: number): boolean {
-    return durationMs > this.slowAfterMs;
-  }
-
   record(failed: boolean, durationMs: number, now: number): TripReason | undefined {
     this.window.record(now, failed, durationMs > this.slowAfterMs);
     const { calls, failures, slow } = this.window.totals(now, this.scratch);
