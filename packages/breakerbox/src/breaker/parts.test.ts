@@ -199,7 +199,7 @@ describe('policies, one file each', () => {
       { threshold: 0.5, minimumCalls: 2, window: { type: 'count', size: 4 } },
       undefined,
     );
-    const any = new AnyOfPolicy([streak, window]);
+    const any = new AnyOfPolicy(streak, window);
     expect(any.record(true, 0, 0)).toBeUndefined();
     expect(any.record(true, 0, 0)).toBe('failure_threshold'); // the first to decide names it
     expect(any.snapshot(0)).toEqual({

@@ -1,25 +1,29 @@
 import type { PolicySnapshot, TripPolicy, TripReason } from './trip-policy.js';
 
-/** Opens when any of its policies would: a consecutive streak or a bad rate. */
+/**
+ * Opens when either of two policies would (nest it for more). Two fixed fields rather than
+ * an array keep each call site monomorphic on the per-call path.
+ */
 export class AnyOfPolicy implements TripPolicy {
-  constructor(private readonly policies: readonly TripPolicy[]) {}
+  constructor(
+    private readonly first: TripPolicy,
+    private readonly second: TripPolicy,
+  ) {}
 
   record(failed: boolean, durationMs: number, now: number): TripReason | undefined {
-    let reason: TripReason | undefined;
-    // Every policy must see the call, even after one has decided; the first to decide names it.
-    for (const policy of this.policies) {
-      const decided = policy.record(failed, durationMs, now);
-      if (reason === undefined) reason = decided;
-    }
-    return reason;
+    // Both must see the call, even when the first has decided; the first to decide names it.
+    const reason = this.first.record(failed, durationMs, now);
+    const other = this.second.record(failed, durationMs, now);
+    return reason ?? other;
   }
 
   reset(): void {
-    for (const policy of this.policies) policy.reset();
+    this.first.reset();
+    this.second.reset();
   }
 
-  /** Each policy's snapshot side by side: two policies' `failures` must not overwrite each other. */
+  /** Both snapshots side by side: two policies' `failures` must not overwrite each other. */
   snapshot(now: number): PolicySnapshot {
-    return { kind: 'any_of', policies: this.policies.map((policy) => policy.snapshot(now)) };
+    return { kind: 'any_of', policies: [this.first.snapshot(now), this.second.snapshot(now)] };
   }
 }

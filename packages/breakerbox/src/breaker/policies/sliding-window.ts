@@ -64,7 +64,7 @@ class CountWindow implements OutcomeWindow {
     this.outcomes[this.next] = (failed ? FAILED : 0) | (slow ? SLOW : 0);
     if (failed) this.failures++;
     if (slow) this.slow++;
-    this.next = (this.next + 1) % size;
+    if (++this.next === size) this.next = 0;
   }
 
   totals(_now: number, into: WindowTotals): WindowTotals {
