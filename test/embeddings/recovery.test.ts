@@ -143,7 +143,8 @@ describe('recovery of the embedding service', () => {
       },
     });
     const warm = service.warmUp('text');
-    for (let i = 0; i < 50 && attempts < 2; i++) {
+    // Real file I/O runs between the fake-clock steps: step until the retry has started.
+    for (let i = 0; i < 5_000 && attempts < 2; i++) {
       await new Promise((resolve) => setImmediate(resolve));
       clock.advance(100);
     }
