@@ -149,6 +149,12 @@ const targets: string[][] = [
   ],
   ['closed bare / cockatiel closed', x(get('bb.closed.bare') / ckClosed), '(info)', ''],
   [
+    'closed bare, slowCall on / cockatiel closed',
+    x(get('bb.closed.slow') / ckClosed),
+    `within 5% of slowCall off (${x(get('bb.closed.bare') / ckClosed)})`,
+    pass(get('bb.closed.slow') / get('bb.closed.bare') <= 1.05),
+  ],
+  [
     'closed + NodeSDK / cockatiel closed (NodeSDK run)',
     x(getNodeSdk('bb.closed.sdk') / getNodeSdk('ck.closed')),
     '(info)',
@@ -165,6 +171,12 @@ const targets: string[][] = [
     x(get('bb.open.bare') / ckOpen),
     '<= 0.25x',
     pass(get('bb.open.bare') / ckOpen <= 0.25),
+  ],
+  [
+    'open execute bare, slowCall on / cockatiel open',
+    x(get('bb.open.slow') / ckOpen),
+    `within 5% of slowCall off (${x(get('bb.open.bare') / ckOpen)})`,
+    pass(get('bb.open.slow') / get('bb.open.bare') <= 1.05),
   ],
   [
     'open execute + NodeSDK / cockatiel open (NodeSDK run)',

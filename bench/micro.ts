@@ -19,6 +19,7 @@ import {
   noop,
   openOpossum,
   opossum,
+  slowCallBreaker,
   telemetryBreaker,
   telemetryRig,
   tripBreakerbox,
@@ -101,6 +102,9 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
   const bbSdk = telemetryBreaker(rig);
   const bbBareOpen = bareBreaker();
   const bbSdkOpen = telemetryBreaker(rig);
+  const bbSlow = slowCallBreaker();
+  const bbSlowOpen = slowCallBreaker();
+  await tripBreakerbox(bbSlowOpen);
   await tripBreakerbox(bbBareOpen);
   await tripBreakerbox(bbSdkOpen);
   const opClosed = opossum();
@@ -117,6 +121,12 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
       label: 'breakerbox closed, bare',
       run: () => bbBare.execute(fn),
       check: mustBe(bbBare, CircuitState.Closed),
+    },
+    {
+      id: 'bb.closed.slow',
+      label: 'breakerbox closed, bare, slowCall on',
+      run: () => bbSlow.execute(fn),
+      check: mustBe(bbSlow, CircuitState.Closed),
     },
     {
       id: 'bb.closed.sdk',
@@ -157,6 +167,12 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
       check: mustBe(bbBareOpen, CircuitState.Open),
     },
     {
+      id: 'bb.open.slow',
+      label: 'breakerbox open execute, bare, slowCall on',
+      run: () => bbSlowOpen.execute(fn).catch(noop),
+      check: mustBe(bbSlowOpen, CircuitState.Open),
+    },
+    {
       id: 'bb.open.sdk',
       label: `breakerbox open execute, ${sdk}`,
       run: () => bbSdkOpen.execute(fn).catch(noop),
@@ -195,7 +211,14 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
     },
   ];
   // Under NodeSDK the bare breakerbox cases say nothing new; opossum is slow enough as it is.
-  const skipWithNodeSdk = new Set(['bb.closed.bare', 'bb.open.bare', 'bb.try.bare', 'op.closed']);
+  const skipWithNodeSdk = new Set([
+    'bb.closed.bare',
+    'bb.closed.slow',
+    'bb.open.bare',
+    'bb.open.slow',
+    'bb.try.bare',
+    'op.closed',
+  ]);
   const cases = nodeSdk ? all.filter((c) => !skipWithNodeSdk.has(c.id)) : all;
 
   const measured = cases.map((c) => (c.sync === true ? c.run : batchLoop(c.run)));

@@ -54,6 +54,20 @@ export function bareBreaker(): CircuitBreaker {
 }
 
 /**
+ * The bare breaker with the slow-call policy on (over the default window of 100 calls): the
+ * closed path then records every call's duration into the window and checks both rates.
+ */
+export function slowCallBreaker(): CircuitBreaker {
+  return new CircuitBreaker({
+    name: `slow-${++breakerSeq}`,
+    registry: new BreakerRegistry(),
+    failureThreshold: THRESHOLD,
+    recoveryTimeout: DAY_MS,
+    slowCall: { durationThreshold: 1_000, rateThreshold: 0.5, minimumCalls: 10 },
+  });
+}
+
+/**
  * What the service runs: a MeterProvider with a reader (the Prometheus exporter, server not
  * started) that also serves the duration histogram through BreakerDurationProducer, and
  * BreakerTelemetry observing the registry with a pino logger. No context manager or tracer

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CircuitOpenError, CircuitState } from 'breakerbox';
 import {
   EmbeddingService,
+  isTransientLoadError,
   ModelLoadError,
   writeTestModel,
 } from '../../src/dependencies/embeddings/index.js';
@@ -124,5 +125,40 @@ describe('recovery of the embedding service', () => {
     expect(service.stats().text.loaded).toBe(true);
     expect(service.stats().code.lastLoadError?.reason).toBe('not_found');
     expect(breaker.metrics().calls).toMatchObject({ success: 1, failure: 1 });
+  });
+
+  it('warmUp() retries a transient load failure with backoff on the injected clock', async () => {
+    const { breaker, clock } = makeBreaker();
+    await writeTestModel(path.join(dir, 'breakerbox-mini-text'));
+    const counting = countingLoader();
+    let attempts = 0;
+    service = new EmbeddingService({
+      breaker,
+      modelsDir: dir,
+      clock,
+      warmUpRetry: { backoff: () => 1_000 },
+      loader: async (spec) => {
+        if (++attempts === 1) throw new Error('onnxruntime: transient allocation failure');
+        return counting.loader(spec);
+      },
+    });
+    const warm = service.warmUp('text');
+    // Real file I/O runs between the fake-clock steps: step until the retry has started.
+    for (let i = 0; i < 5_000 && attempts < 2; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      clock.advance(100);
+    }
+    expect(await warm).toBe(true);
+    expect(attempts).toBe(2);
+    expect(breaker.metrics().calls).toMatchObject({ success: 1, failure: 1 });
+    expect(service.stats().text.loaded).toBe(true);
+  });
+
+  it('warmUp() does not retry a model that is missing, nor with warmUpRetry: false', async () => {
+    const { breaker } = makeBreaker();
+    service = new EmbeddingService({ breaker, modelsDir: dir, warmUpRetry: false });
+    expect(await service.warmUp('text')).toBe(false);
+    expect(breaker.metrics().calls.failure).toBe(1);
+    expect(isTransientLoadError(new Error('x'))).toBe(false);
   });
 });

@@ -13,8 +13,8 @@
 // Build the breaker with `isFailure: isEmbeddingFailure` so that callers who only waited on
 // someone else's failed attempt are not counted again (one failed load = one failure).
 
-import type { CircuitBreaker, Clock } from 'breakerbox';
-import { CircuitOpenError } from 'breakerbox';
+import type { CircuitBreaker, Clock, RetryOptions } from 'breakerbox';
+import { CircuitOpenError, RetryPolicy } from 'breakerbox';
 import {
   EmbeddingInferenceError,
   EmbeddingInputError,
@@ -96,6 +96,21 @@ export interface EmbeddingServiceOptions {
   clock?: Clock;
   onEmbed?: (event: EmbedEvent) => void;
   onLoad?: (event: LoadEvent) => void;
+  /**
+   * How warmUp() retries a load that failed transiently (reason `timeout` or `failed`; a
+   * missing, incomplete or corrupt model is not retried). Default: 3 attempts, full-jitter
+   * backoff from 1 s to 10 s. `false`: one attempt. Each attempt is one breaker call, and an
+   * open breaker ends it at once. Request-path loads (embed) are never retried: a caller
+   * gets its answer, or a fast 503, instead of waiting out backoff.
+   */
+  warmUpRetry?: Omit<RetryOptions, 'breaker' | 'isRetryable'> | false;
+}
+
+/** A load failure worth another attempt: the loader timed out or failed for an unknown reason. */
+export function isTransientLoadError(error: unknown): boolean {
+  return (
+    error instanceof ModelLoadError && (error.reason === 'timeout' || error.reason === 'failed')
+  );
 }
 
 interface LoadedModel {
@@ -123,6 +138,7 @@ export class EmbeddingService {
   private readonly clock: Clock;
   private readonly onEmbed: ((event: EmbedEvent) => void) | undefined;
   private readonly onLoad: ((event: LoadEvent) => void) | undefined;
+  private readonly warmUpRetry: RetryPolicy;
   private closed = false;
 
   constructor(options: EmbeddingServiceOptions) {
@@ -138,6 +154,15 @@ export class EmbeddingService {
     this.clock = options.clock ?? perfClock;
     this.onEmbed = options.onEmbed;
     this.onLoad = options.onLoad;
+    this.warmUpRetry = new RetryPolicy({
+      name: 'embedding_model_load',
+      maxAttempts: 3,
+      backoff: { initialDelay: 1_000, maxDelay: 10_000, jitter: 'full' },
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.warmUpRetry === false ? { maxAttempts: 1 } : options.warmUpRetry),
+      breaker: this.breaker,
+      isRetryable: (error) => !this.closed && isTransientLoadError(error),
+    });
     this.slots = {
       text: newSlot(options.textModel ?? DEFAULT_TEXT_MODEL),
       code: newSlot(options.codeModel ?? DEFAULT_CODE_MODEL),
@@ -191,14 +216,15 @@ export class EmbeddingService {
 
   /**
    * Loads a model ahead of the first request (e.g. at start-up), through the breaker like any
-   * call. Resolves false instead of rejecting, so it can be fired and forgotten.
+   * call, retrying transient load failures (see `warmUpRetry`). Resolves false instead of
+   * rejecting, so it can be fired and forgotten.
    */
-  async warmUp(kind: EmbeddingKind): Promise<boolean> {
+  async warmUp(kind: EmbeddingKind, signal?: AbortSignal): Promise<boolean> {
     if (this.closed) return false;
     try {
-      await this.breaker.execute(async (ctx) => {
+      await this.warmUpRetry.execute(async (ctx) => {
         await this.ensureLoaded(kind, ctx.signal);
-      });
+      }, signal);
       return true;
     } catch {
       return false;

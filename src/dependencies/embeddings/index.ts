@@ -1,6 +1,7 @@
 // The embedding service: text and code models behind one `embedding_service` breaker.
 export {
   EmbeddingService,
+  isTransientLoadError,
   DEFAULT_CODE_MODEL,
   DEFAULT_LOAD_TIMEOUT_MS,
   DEFAULT_MODELS_DIR,

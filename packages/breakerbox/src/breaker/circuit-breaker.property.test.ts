@@ -14,7 +14,9 @@ type Command =
   | { kind: 'settle'; index: number; outcome: 'success' | 'failure' | 'ignore' }
   | { kind: 'drop'; index: number }
   | { kind: 'advance'; ms: number }
-  | { kind: 'execute'; outcome: 'success' | 'failure' };
+  | { kind: 'execute'; outcome: 'success' | 'failure' | 'bad_result'; ms: number }
+  | { kind: 'read' }
+  | { kind: 'manual'; action: 'isolate' | 'disable' | 'reset' };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ kind: 'acquire' } as const) },
@@ -35,13 +37,25 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('execute' as const),
-      outcome: fc.constantFrom('success', 'failure'),
+      outcome: fc.constantFrom('success', 'failure', 'bad_result'),
+      // Time the call takes (the fake clock moves inside it): some calls are slow.
+      ms: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 })),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constant({ kind: 'read' } as const) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('manual' as const),
+      action: fc.constantFrom('isolate', 'disable', 'reset'),
     }),
   },
 );
+
+const MANUAL_REASONS = new Set(['manual_reset', 'manual_open', 'manual_disable']);
 
 const config = fc.record({
   failureThreshold: fc.integer({ min: 1, max: 4 }),
@@ -50,6 +64,8 @@ const config = fc.record({
   halfOpenMaxWait: fc.integer({ min: 1, max: 2_000 }),
   withScheduler: fc.boolean(),
   withRate: fc.boolean(),
+  withSlowCall: fc.boolean(),
+  timeWindow: fc.boolean(),
 });
 
 describe('random interleavings of concurrent calls, outcomes and clock moves', () => {
@@ -67,8 +83,19 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
           halfOpenMaxCalls: cfg.halfOpenMaxCalls,
           halfOpenMaxWait: cfg.halfOpenMaxWait,
           failureRate: cfg.withRate
-            ? { threshold: 0.5, minimumCalls: 4, window: { type: 'count', size: 8 } }
+            ? {
+                threshold: 0.5,
+                minimumCalls: 4,
+                window: cfg.timeWindow
+                  ? { type: 'time', durationMs: 2_000, buckets: 4 }
+                  : { type: 'count', size: 8 },
+              }
             : undefined,
+          slowCall: cfg.withSlowCall
+            ? { durationThreshold: 150, rateThreshold: 0.5, minimumCalls: 3 }
+            : undefined,
+          isFailureResult: (value) => value === 'bad',
+          wallClock: () => 1_700_000_000_000,
         });
         const recorded = { success: 0, failure: 0, rejected: 0, ignored: 0 };
         // Each pending permit remembers the HALF_OPEN period it was admitted in as a probe.
@@ -79,7 +106,8 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
         const transitions: StateChangeEvent[] = [];
         breaker.onStateChange((e) => {
           transitions.push(e);
-          expect(ALLOWED_TRANSITIONS[e.from]).toContain(e.to);
+          if (!MANUAL_REASONS.has(e.reason)) expect(ALLOWED_TRANSITIONS[e.from]).toContain(e.to);
+          expect(e.from).not.toBe(e.to);
           if (e.to === CircuitState.HalfOpen) {
             probes = 0;
             period++;
@@ -124,11 +152,12 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
               const result = await breaker
                 .execute(() => {
                   admittedAsProbe.value = breaker.state === CircuitState.HalfOpen;
+                  clock.advance(c.ms);
                   if (c.outcome === 'failure') throw new Error('x');
-                  return 1;
+                  return c.outcome === 'bad_result' ? 'bad' : 'good';
                 })
                 .then(
-                  () => 'success' as const,
+                  (value) => (value === 'bad' ? ('failure' as const) : ('success' as const)),
                   (e: Error) =>
                     e.name === 'CircuitOpenError' ? ('rejected' as const) : ('failure' as const),
                 );
@@ -136,16 +165,49 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
               recorded[result]++;
               break;
             }
+            case 'read': {
+              // Reading never changes anything: no event, no new state, same snapshot.
+              const before = JSON.stringify([breaker.toJSON(), breaker.metrics()]);
+              const seen = transitions.length;
+              for (let i = 0; i < 3; i++) void breaker.state;
+              breaker.metrics();
+              expect(transitions.length).toBe(seen);
+              expect(JSON.stringify([breaker.toJSON(), breaker.metrics()])).toBe(before);
+              break;
+            }
+            case 'manual':
+              breaker[c.action]();
+              if (c.action === 'reset') pending.length = 0; // old permits are stale now
+              break;
           }
           const state = breaker.state;
           // Never more than N probes holding a slot in one HALF_OPEN period.
           if (state === CircuitState.HalfOpen) {
             expect(probes).toBeLessThanOrEqual(cfg.halfOpenMaxCalls);
-            // Never HALF_OPEN past its max wait.
-            expect(clock.now() - halfOpenSince).toBeLessThan(cfg.halfOpenMaxWait);
+            // Never HALF_OPEN past its max wait (its own timer; without one, the next call).
+            if (cfg.withScheduler) {
+              expect(clock.now() - halfOpenSince).toBeLessThan(cfg.halfOpenMaxWait);
+            }
+          }
+          // Modes hold their promise.
+          if (breaker.mode === 'isolated') expect(state).toBe(CircuitState.Open);
+          if (breaker.mode === 'disabled') expect(state).toBe(CircuitState.Closed);
+          const m = breaker.metrics();
+          // The rates stay rates, over a window that never holds more than it may.
+          for (const r of [m.failure_rate?.rate, m.slow_call_rate?.rate]) {
+            if (r !== undefined) expect(r >= 0 && r <= 1).toBe(true);
+          }
+          if (!cfg.timeWindow && m.failure_rate !== null) {
+            expect(m.failure_rate.calls).toBeLessThanOrEqual(8);
+          }
+          // A reported last failure always has its shape.
+          if (m.last_failure !== null) {
+            expect(['Error', 'FailureResultError', 'CallTimeoutError']).toContain(
+              m.last_failure.error,
+            );
           }
           // metrics() counts equal what was recorded.
-          expect(breaker.metrics().calls).toEqual(recorded);
+          expect(m.calls).toEqual(recorded);
         }
         breaker.dispose();
       }),

@@ -337,7 +337,7 @@ describe('the seed plan defects, fixed', () => {
     expect(breaker.state).toBe('closed');
   });
 
-  it('without a scheduler, an expired HALF_OPEN is noticed on the next read or call', async () => {
+  it('without a scheduler, an expired HALF_OPEN is noticed on the next call, never on a read', async () => {
     let now = 0;
     const breaker = new CircuitBreaker({
       name: 'poll',
@@ -357,6 +357,9 @@ describe('the seed plan defects, fixed', () => {
     expect(breaker.tryAcquire()).toBeDefined();
     expect(breaker.state).toBe('half_open');
     now = 2_300;
+    expect(breaker.state).toBe('half_open'); // reading changes nothing
+    expect(breaker.metrics().state).toBe('half_open');
+    expect(breaker.tryAcquire()).toBeUndefined();
     expect(breaker.state).toBe('open');
   });
 
@@ -743,7 +746,7 @@ describe('state export and restore', () => {
     await failTimes(breaker, 1);
     clock.advance(400);
     const saved = JSON.parse(JSON.stringify(breaker));
-    expect(saved).toMatchObject({ version: 1, state: 'open', openRemainingMs: 600 });
+    expect(saved).toMatchObject({ version: 2, state: 'open', openRemainingMs: 600 });
     const restored = setup({ failureThreshold: 1, recoveryTimeout: 1_000, initialState: saved });
     expect(restored.breaker.state).toBe('open');
     restored.clock.advance(599);

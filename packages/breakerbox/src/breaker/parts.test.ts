@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DurationHistogram, histogramQuantile } from './duration-histogram.js';
 import { FakeClock } from './fake-clock.js';
-import { FailureRatePolicy } from './policies/failure-rate.js';
+import { RatePolicy } from './policies/rate.js';
 import { isAllowedTransition } from './state.js';
 
 describe('DurationHistogram', () => {
@@ -92,18 +92,32 @@ describe('FakeClock', () => {
   });
 });
 
-describe('FailureRatePolicy', () => {
+describe('RatePolicy', () => {
   it('forgets everything on reset, for both window kinds', () => {
     for (const window of [
       { type: 'count', size: 5 } as const,
       { type: 'time', durationMs: 1_000 } as const,
     ]) {
-      const policy = new FailureRatePolicy({ threshold: 1, minimumCalls: 2, window });
-      policy.onFailure(0);
+      const policy = new RatePolicy(
+        window,
+        { threshold: 0.4, minimumCalls: 2, window },
+        { durationThreshold: 10, rateThreshold: 1, minimumCalls: 3 },
+      );
+      policy.record(true, 50, 0);
       policy.reset();
-      expect(policy.snapshot(0)).toEqual({ failures: 0, windowCalls: 0, failureRate: 0 });
-      expect(policy.onFailure(0)).toBeUndefined();
-      expect(policy.onFailure(0)).toBe('failure_rate');
+      expect(policy.snapshot(0)).toEqual({
+        kind: 'sliding_window',
+        calls: 0,
+        failures: 0,
+        slow: 0,
+        failureRate: 0,
+        slowCallRate: 0,
+      });
+      expect(policy.record(false, 50, 0)).toBeUndefined();
+      expect(policy.record(false, 50, 0)).toBeUndefined();
+      expect(policy.record(false, 50, 0)).toBe('slow_call_rate');
+      expect(policy.record(true, 0, 0)).toBeUndefined();
+      expect(policy.record(true, 0, 0)).toBe('failure_rate');
     }
   });
 });
@@ -172,5 +186,51 @@ describe('CircuitOpenError', () => {
     expect(error.retryAfterMs).toBeGreaterThan(2_000);
     expect(error.retryAfterSeconds).toBe(3);
     expect(new CircuitOpenError('dep', 'half_open', 0).retryAfterSeconds).toBe(1);
+  });
+});
+
+describe('policies, one file each', () => {
+  it('AnyOfPolicy reports each policy side by side and lets every policy see every call', async () => {
+    const { AnyOfPolicy } = await import('./policies/any-of.js');
+    const { ConsecutiveFailuresPolicy } = await import('./policies/consecutive-failures.js');
+    const streak = new ConsecutiveFailuresPolicy(2);
+    const window = new RatePolicy(
+      { type: 'count', size: 4 },
+      { threshold: 0.5, minimumCalls: 2, window: { type: 'count', size: 4 } },
+      undefined,
+    );
+    const any = new AnyOfPolicy(streak, window);
+    expect(any.record(true, 0, 0)).toBeUndefined();
+    expect(any.record(true, 0, 0)).toBe('failure_threshold'); // the first to decide names it
+    expect(any.snapshot(0)).toEqual({
+      kind: 'any_of',
+      policies: [
+        { kind: 'consecutive_failures', failures: 2, threshold: 2 },
+        { kind: 'sliding_window', calls: 2, failures: 2, slow: 0, failureRate: 1, slowCallRate: 0 },
+      ],
+    });
+    any.reset();
+    expect(streak.streak).toBe(0);
+    streak.restore(NaN);
+    expect(streak.snapshot()).toEqual({ kind: 'consecutive_failures', failures: 0, threshold: 2 });
+  });
+
+  it('a restored time window ignores entries of impossible ages or counts', () => {
+    const window = { type: 'time', durationMs: 1_000, buckets: 4 } as const;
+    const policy = new RatePolicy(window, { threshold: 1, minimumCalls: 1, window }, undefined);
+    policy.restore(
+      {
+        type: 'time',
+        durationMs: 1_000,
+        buckets: 4,
+        entries: [
+          { age: 9, calls: 5, failures: 5, slow: 0 },
+          { age: -1, calls: 5, failures: 5, slow: 0 },
+          { age: 0, calls: 2, failures: 7, slow: -3 },
+        ],
+      },
+      0,
+    );
+    expect(policy.snapshot(0)).toMatchObject({ calls: 2, failures: 2, slow: 0 });
   });
 });

@@ -22,13 +22,17 @@ export type BreakerMode = 'normal' | 'isolated' | 'disabled';
 export type TransitionReason =
   | 'failure_threshold'
   | 'failure_rate'
+  | 'slow_call_rate'
   | 'recovery_timeout'
   | 'probe_success'
   | 'probe_failure'
+  | 'probe_slow'
   | 'half_open_timeout'
   | 'manual_reset'
   | 'manual_open'
-  | 'manual_disable';
+  | 'manual_disable'
+  /** Started from an exported state (`initialState`); not counted as a transition. */
+  | 'restored';
 
 /** Each state carries only its own data (cockatiel's discriminated union). */
 export type StateData =
@@ -52,6 +56,7 @@ export type StateData =
 /**
  * The explicit whitelist of automatic transitions (Resilience4j's state machine).
  * Manual control (reset, isolate, disable) may move from any state and is checked apart.
+ * `StateMachine.transition` is the only code that changes state, and it checks this first.
  */
 export const ALLOWED_TRANSITIONS: Readonly<Record<CircuitState, readonly CircuitState[]>> = {
   closed: [CircuitState.Open],
@@ -63,6 +68,7 @@ const MANUAL_REASONS: ReadonlySet<TransitionReason> = new Set([
   'manual_reset',
   'manual_open',
   'manual_disable',
+  'restored',
 ]);
 
 export function isAllowedTransition(

@@ -180,6 +180,7 @@ describe('telemetry with the real OpenTelemetry SDK', () => {
       'circuit_breaker.state': 'open',
       'circuit_breaker.failure_count': 2,
       'circuit_breaker.transition.reason': 'failure_threshold',
+      'error.type': 'Error',
     });
     expect(request.events[1]!.attributes).toEqual({
       'circuit_breaker.name': 'redis_cache',
@@ -333,6 +334,57 @@ describe('summary lines', () => {
       'circuit_breaker.state_change',
     ]);
     expect(t.clock.pendingTimers).toBe(0);
+    t.telemetry.dispose();
+  });
+});
+
+describe('issue 13: why it opened, and reads without side effects', () => {
+  it('the state-change log line names the error, with its message free of credentials', async () => {
+    const t = setup();
+    const redis = t.breaker('redis_cache');
+    const error = new Error('auth failed for redis://app:s3cret@cache:6379 (password=s3cret)');
+    for (let i = 0; i < 2; i++) await redis.execute(() => Promise.reject(error)).catch(() => 0);
+    const line = t.lines.find((l) => l.fields.event === 'circuit_breaker.state_change')!;
+    expect(line.fields).toMatchObject({ reason: 'failure_threshold', error: 'Error' });
+    expect(String(line.fields.error_message)).not.toContain('s3cret');
+    expect(line.message).toContain('last failure Error');
+    t.telemetry.dispose();
+  });
+
+  it('manual modes log a line of their own', () => {
+    const t = setup();
+    const redis = t.breaker('redis_cache');
+    redis.disable();
+    redis.reset();
+    expect(
+      t.lines.filter((l) => l.fields.event === 'circuit_breaker.mode_change').map((l) => l.message),
+    ).toEqual([
+      'circuit breaker redis_cache: mode normal -> disabled',
+      'circuit breaker redis_cache: mode disabled -> normal',
+    ]);
+    t.telemetry.dispose();
+  });
+
+  it('a scrape of an expired HALF_OPEN creates no state_change span and changes nothing', async () => {
+    const t = setup();
+    let now = 0;
+    const polled = new CircuitBreaker({
+      name: 'polled',
+      registry: t.registry,
+      clock: { now: () => now },
+      failureThreshold: 1,
+      recoveryTimeout: 10,
+      halfOpenMaxWait: 10,
+    });
+    await polled.execute(fail).catch(() => undefined);
+    now = 10;
+    polled.tryAcquire(); // a probe that never reports
+    now = 10_000;
+    const before = t.spans.getFinishedSpans().length;
+    await t.collect();
+    await t.collect();
+    expect(t.spans.getFinishedSpans().length).toBe(before);
+    expect(polled.state).toBe('half_open');
     t.telemetry.dispose();
   });
 });

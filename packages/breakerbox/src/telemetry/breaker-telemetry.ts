@@ -20,6 +20,7 @@ import {
   ATTR_FAILURE_COUNT,
   ATTR_NAME,
   ATTR_PREVIOUS_STATE,
+  ATTR_ERROR_TYPE,
   ATTR_REASON,
   ATTR_STATE,
   EVENT_REJECTED,
@@ -135,6 +136,7 @@ export class BreakerTelemetry implements Disposable {
       [ATTR_FAILURE_COUNT]: event.failureCount,
       [ATTR_REASON]: event.reason,
     };
+    if (event.errorName !== undefined) attributes[ATTR_ERROR_TYPE] = event.errorName;
     const active = trace.getSpan(context.active());
     if (active?.isRecording()) {
       active.addEvent(EVENT_STATE_CHANGE, attributes);

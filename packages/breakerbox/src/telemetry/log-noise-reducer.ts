@@ -1,4 +1,9 @@
-import type { CircuitBreaker, StateChangeEvent } from '../breaker/circuit-breaker.js';
+import type {
+  CircuitBreaker,
+  ModeChangeEvent,
+  StateChangeEvent,
+} from '../breaker/circuit-breaker.js';
+import { errorMessage } from '../breaker/last-failure.js';
 import type { Clock, Scheduler } from '../breaker/clock.js';
 import { CircuitState } from '../breaker/state.js';
 import type { Disposable } from '../breaker/events.js';
@@ -51,6 +56,7 @@ export class LogNoiseReducer implements Disposable {
     };
     state.subscriptions.push(
       breaker.onStateChange((event) => this.logStateChange(state, event)),
+      breaker.onModeChange((event) => this.logModeChange(state, event)),
       breaker.onFailure(() => this.suppress(breaker, state, 'failure')),
       breaker.onRejected(() => this.suppress(breaker, state, 'rejection')),
     );
@@ -78,7 +84,7 @@ export class LogNoiseReducer implements Disposable {
 
   private logStateChange(state: BreakerLogState, event: StateChangeEvent): void {
     const { breaker } = event;
-    const fields = {
+    const fields: Record<string, unknown> = {
       event: 'circuit_breaker.state_change',
       [ATTR_NAME]: breaker.name,
       from: event.from,
@@ -88,11 +94,34 @@ export class LogNoiseReducer implements Disposable {
       critical: breaker.critical,
       suppressed_since_last_line: state.pendingFailures + state.pendingRejections,
     };
-    const message = `circuit breaker ${breaker.name}: ${event.from} -> ${event.to} (${event.reason})`;
+    let cause = '';
+    if (event.errorName !== undefined) {
+      // The name and a credential-free message: why it opened, without leaking a password.
+      fields.error = event.errorName;
+      fields.error_message = errorMessage(event.lastFailure);
+      cause = `, last failure ${event.errorName}`;
+    }
+    const message = `circuit breaker ${breaker.name}: ${event.from} -> ${event.to} (${event.reason}${cause})`;
     if (event.to === CircuitState.Open) this.logger.warn(fields, message);
     else this.logger.info(fields, message);
     this.emitted(state);
     if (event.to === CircuitState.Closed) this.disarm(state);
+  }
+
+  private logModeChange(state: BreakerLogState, event: ModeChangeEvent): void {
+    const { breaker } = event;
+    this.logger.warn(
+      {
+        event: 'circuit_breaker.mode_change',
+        [ATTR_NAME]: breaker.name,
+        from: event.from,
+        to: event.to,
+        state: breaker.state,
+        critical: breaker.critical,
+      },
+      `circuit breaker ${breaker.name}: mode ${event.from} -> ${event.to}`,
+    );
+    this.emitted(state);
   }
 
   private suppress(

@@ -14,6 +14,15 @@ export class CircuitOpenError extends Error {
   readonly state: CircuitState;
   /** Monotonic time (the breaker's clock) from which a call may go through; Infinity while isolated. */
   readonly retryAt: number;
+  /**
+   * The error that last counted as a failure before this rejection (Polly's inner exception,
+   * cockatiel's `lastFailure`); undefined when the circuit was opened by hand with no failure.
+   */
+  get lastFailure(): unknown {
+    return this.#lastFailure;
+  }
+  // Private, so JSON.stringify of the error (an HTTP body, a log) never serializes the cause.
+  readonly #lastFailure: unknown;
   readonly #clock: Clock;
 
   constructor(
@@ -21,12 +30,14 @@ export class CircuitOpenError extends Error {
     state: CircuitState,
     retryAfterMs: number,
     clock: Clock = systemClock,
+    lastFailure?: unknown,
   ) {
     super(`Circuit breaker '${breakerName}' is ${state}; failing fast`);
     this.breakerName = breakerName;
     this.state = state;
     this.#clock = clock;
     this.retryAt = clock.now() + retryAfterMs;
+    this.#lastFailure = lastFailure;
   }
 
   /** Milliseconds until a call may be let through; Infinity while the breaker is isolated. */
@@ -46,11 +57,12 @@ export class CircuitOpenError extends Error {
     state: CircuitState,
     retryAt: number,
     clock: Clock,
+    lastFailure?: unknown,
   ): CircuitOpenError {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
-      return new CircuitOpenError(breakerName, state, retryAt - clock.now(), clock);
+      return new CircuitOpenError(breakerName, state, retryAt - clock.now(), clock, lastFailure);
     } finally {
       Error.stackTraceLimit = limit;
     }

@@ -1,25 +1,29 @@
-import type { PolicySnapshot, TripPolicy } from './trip-policy.js';
+import type { PolicySnapshot, TripPolicy, TripReason } from './trip-policy.js';
 
-/** Opens when any of its policies would: a consecutive streak or a bad failure rate. */
+/**
+ * Opens when either of two policies would (nest it for more). Two fixed fields rather than
+ * an array keep each call site monomorphic on the per-call path.
+ */
 export class AnyOfPolicy implements TripPolicy {
-  constructor(private readonly policies: readonly TripPolicy[]) {}
+  constructor(
+    private readonly first: TripPolicy,
+    private readonly second: TripPolicy,
+  ) {}
 
-  onSuccess(now: number): void {
-    for (const policy of this.policies) policy.onSuccess(now);
-  }
-
-  onFailure(now: number): 'failure_threshold' | 'failure_rate' | undefined {
-    let reason: 'failure_threshold' | 'failure_rate' | undefined;
-    // Every policy must see the failure, even after one has decided.
-    for (const policy of this.policies) reason = policy.onFailure(now) ?? reason;
-    return reason;
+  record(failed: boolean, durationMs: number, now: number): TripReason | undefined {
+    // Both must see the call, even when the first has decided; the first to decide names it.
+    const reason = this.first.record(failed, durationMs, now);
+    const other = this.second.record(failed, durationMs, now);
+    return reason ?? other;
   }
 
   reset(): void {
-    for (const policy of this.policies) policy.reset();
+    this.first.reset();
+    this.second.reset();
   }
 
+  /** Both snapshots side by side: two policies' `failures` must not overwrite each other. */
   snapshot(now: number): PolicySnapshot {
-    return Object.assign({}, ...this.policies.map((policy) => policy.snapshot(now)));
+    return { kind: 'any_of', policies: [this.first.snapshot(now), this.second.snapshot(now)] };
   }
 }
