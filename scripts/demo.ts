@@ -304,6 +304,8 @@ async function main(): Promise<void> {
         EMBEDDING_CIRCUIT_HALF_OPEN_CALLS: '1',
         EMBEDDING_MODEL: textModel,
         CODE_EMBEDDING_MODEL: codeModel,
+        // The model outage moves the code model away; it must not be loaded before that.
+        EMBEDDING_WARM_UP: 'false',
         MODELS_DIR: modelsDir,
         EMBEDDING_ALLOW_DOWNLOAD: 'false',
         EMBEDDING_LOAD_TIMEOUT: '20',

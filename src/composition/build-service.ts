@@ -161,10 +161,14 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     ],
   });
 
+  // Load both models in the background once serving, retrying a load that fails transiently
+  // (a timeout, an unknown loader error): the first request then finds them ready.
+  const warmUp = new AbortController();
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       shuttingDown = true;
+      warmUp.abort();
       await Promise.allSettled([cache.cache.close(), embeddings.close()]);
       for (const cleanup of cleanups) cleanup();
       history.dispose();
@@ -175,6 +179,9 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
 
   const listenAndLog = async (): Promise<RunningService> => {
     const server = await listen(app, config.host, config.port);
+    if (config.embedding.warmUp) {
+      for (const kind of ['text', 'code'] as const) void embeddings.warmUp(kind, warmUp.signal);
+    }
     logger.info(
       {
         event: 'service_started',

@@ -50,7 +50,7 @@ export interface Config {
     breaker: BreakerSettings;
   };
   cache: { l1MaxEntries: number; l1MaxBytes: number };
-  embedding: EmbeddingEnvConfig & { breaker: BreakerSettings };
+  embedding: EmbeddingEnvConfig & { warmUp: boolean; breaker: BreakerSettings };
   criticalCircuits: string[];
   adminToken: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -154,6 +154,8 @@ const schema = z.object({
   EMBEDDING_ALLOW_DOWNLOAD: bool(false),
   // Load onnx/model_quantized.onnx (true) or onnx/model.onnx (false).
   EMBEDDING_QUANTIZED: bool(true),
+  // Load both models at start-up, retrying transient failures (else on first use).
+  EMBEDDING_WARM_UP: bool(true),
   // Limit per model load attempt.
   EMBEDDING_LOAD_TIMEOUT: seconds(0.001).default(DEFAULT_LOAD_TIMEOUT_MS / 1000),
   OTEL_SERVICE_NAME: text.default('breakerbox'),
@@ -184,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     quantized: e.EMBEDDING_QUANTIZED,
     loadTimeoutMs: e.EMBEDDING_LOAD_TIMEOUT * 1000,
   };
+  const embeddingWarmUp = e.EMBEDDING_WARM_UP;
 
   const criticalCircuits = e.CRITICAL_CIRCUITS.split(',')
     .map((name) => name.trim())
@@ -218,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cache: { l1MaxEntries: e.CACHE_L1_MAX_ENTRIES, l1MaxBytes: e.CACHE_L1_MAX_BYTES },
     embedding: {
       ...embedding,
+      warmUp: embeddingWarmUp,
       breaker: {
         failureThreshold: e.EMBEDDING_CIRCUIT_FAILURE_THRESHOLD,
         recoveryTimeoutMs: e.EMBEDDING_CIRCUIT_RECOVERY_TIMEOUT * 1000,
