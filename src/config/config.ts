@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import {
+  parseClusterSeeds,
+  type ParsedClusterSeeds,
+} from '../dependencies/cache/cluster/cluster-seeds.js';
 import { parseRedisUrl, redactRedisUrl } from '../dependencies/cache/redis-client.js';
 import {
   DEFAULT_CODE_MODEL,
@@ -48,6 +52,12 @@ export interface Config {
     displayUrl: string;
     commandTimeoutMs: number;
     breaker: BreakerSettings;
+    /**
+     * Set when REDIS_CLUSTER_NODES is: the L2 is that Redis Cluster, and `url` is ignored.
+     * Credentials and TLS come from the seeds' URL form (see cluster-seeds.ts); `display` is
+     * the secret-free form for logs and health.
+     */
+    cluster: ParsedClusterSeeds | undefined;
   };
   cache: { l1MaxEntries: number; l1MaxBytes: number };
   embedding: EmbeddingEnvConfig & { warmUp: boolean; breaker: BreakerSettings };
@@ -125,13 +135,27 @@ const redisUrl = z
   })
   .default('redis://127.0.0.1:6379/0');
 
+// Parsed here too, for the same reason; the message names the entry, never its credentials.
+const redisClusterNodes = z.string().superRefine((value, ctx) => {
+  try {
+    parseClusterSeeds(value);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(
+      /^REDIS_CLUSTER_NODES: /,
+      '',
+    );
+    ctx.addIssue({ code: 'custom', message: `is not a valid list of cluster seeds: ${reason}` });
+  }
+});
+
 /** Variables whose value is never echoed in an error: they may carry a secret. */
-const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'REDIS_CLUSTER_NODES']);
 
 const schema = z.object({
   HOST: text.default('0.0.0.0'),
   PORT: integer(0, 65_535).default(8001),
   REDIS_URL: redisUrl,
+  REDIS_CLUSTER_NODES: redisClusterNodes.optional(),
   REDIS_COMMAND_TIMEOUT_MS: integer(1, 60_000).default(500),
   REDIS_CIRCUIT_FAILURE_THRESHOLD: integer(1, 1_000_000).default(5),
   REDIS_CIRCUIT_RECOVERY_TIMEOUT: seconds(0).default(30),
@@ -217,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         recoveryTimeoutMs: e.REDIS_CIRCUIT_RECOVERY_TIMEOUT * 1000,
         halfOpenMaxCalls: e.REDIS_CIRCUIT_HALF_OPEN_CALLS,
       },
+      cluster:
+        e.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterSeeds(e.REDIS_CLUSTER_NODES),
     },
     cache: { l1MaxEntries: e.CACHE_L1_MAX_ENTRIES, l1MaxBytes: e.CACHE_L1_MAX_BYTES },
     embedding: {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/config.js';
 import { readPrometheusConfig, SERVICE_JOB } from './prometheus-config.js';
 import { repoPath } from './tools.js';
 
@@ -25,6 +26,8 @@ interface Service {
   depends_on?: string[] | Record<string, { condition: string }>;
   command?: string | string[];
   entrypoint?: string | string[];
+  profiles?: string[];
+  networks?: Record<string, { aliases?: string[] } | null> | string[];
 }
 interface Compose {
   services: Record<string, Service>;
@@ -137,14 +140,9 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { x: { imag: 'a' } } })).toBe(false);
   });
 
-  it('has the five services of the stack', () => {
-    expect(Object.keys(compose.services).sort()).toEqual([
-      'alertmanager',
-      'breakerbox',
-      'grafana',
-      'prometheus',
-      'redis',
-    ]);
+  it('has the five services of the stack (outside any profile)', () => {
+    const always = services.filter(([, s]) => s.profiles === undefined).map(([name]) => name);
+    expect(always.sort()).toEqual(['alertmanager', 'breakerbox', 'grafana', 'prometheus', 'redis']);
   });
 
   it.each(services)('%s has a health check', (_name, service) => {
@@ -275,5 +273,74 @@ describe('docker-compose.yml', () => {
       readFileSync(repoPath('grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8'),
     ) as { datasources: Array<{ url: string }> };
     expect(new URL(datasources.datasources[0]!.url).hostname).toBe('prometheus');
+  });
+
+  describe('the "cluster" profile', () => {
+    const inProfile = services.filter(([, s]) => s.profiles?.includes('cluster'));
+    const nodes = inProfile.filter(([name]) => /^redis-cluster-\d+$/.test(name));
+    const argsOf = (service: Service): string[] => ([] as string[]).concat(service.command ?? []);
+    const flag = (args: string[], name: string): string | undefined => {
+      const i = args.indexOf(name);
+      return i < 0 ? undefined : args[i + 1];
+    };
+
+    it('has three cluster nodes, the one-shot init and a service instance on the cluster', () => {
+      expect(inProfile.map(([name]) => name).sort()).toEqual([
+        'breakerbox-cluster',
+        'redis-cluster-1',
+        'redis-cluster-2',
+        'redis-cluster-3',
+        'redis-cluster-init',
+      ]);
+    });
+
+    it.each(nodes)(
+      '%s runs cluster-enabled, without persistence, not requiring full coverage',
+      (_n, node) => {
+        const args = argsOf(node);
+        expect(args[0]).toBe('redis-server');
+        expect(flag(args, '--cluster-enabled')).toBe('yes');
+        expect(flag(args, '--cluster-config-file')).toBeDefined();
+        expect(flag(args, '--cluster-require-full-coverage')).toBe('no');
+        expect(flag(args, '--save')).toBe('');
+        expect(flag(args, '--appendonly')).toBe('no');
+        expect(flag(args, '--port')).toBe('6379');
+        expect(node.volumes ?? []).toEqual([]);
+      },
+    );
+
+    it('the init joins exactly those nodes once, after they are healthy', () => {
+      const init = compose.services['redis-cluster-init']!;
+      const script = argsOf(init).join('\n');
+      expect(script).toContain('--cluster create');
+      expect(script).toContain('--cluster-yes');
+      expect(script).toContain('cluster_state:ok');
+      for (const [name] of nodes) {
+        expect(script).toContain(name);
+        expect(init.depends_on).toMatchObject({ [name]: { condition: 'service_healthy' } });
+      }
+    });
+
+    it('the service variant uses REDIS_CLUSTER_NODES (valid for the config) and is scraped as breakerbox', () => {
+      const service = compose.services['breakerbox-cluster']!;
+      const env = envOf(service);
+      expect(env.REDIS_URL).toBeUndefined();
+      const config = loadConfig({ REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES ?? '' });
+      expect(config.redis.cluster?.seeds.map((s) => s.host).sort()).toEqual(
+        nodes.map(([name]) => name).sort(),
+      );
+      expect(config.redis.cluster?.seeds.every((s) => s.port === 6379)).toBe(true);
+      expect(service.depends_on).toMatchObject({
+        'redis-cluster-init': { condition: 'service_completed_successfully' },
+      });
+      // Same metrics port as the stack's replicas, and in the DNS name Prometheus discovers.
+      expect(env.OTEL_EXPORTER_PROMETHEUS_PORT).toBe(
+        envOf(compose.services.breakerbox!).OTEL_EXPORTER_PROMETHEUS_PORT,
+      );
+      const networks = service.networks as Record<string, { aliases?: string[] }>;
+      expect(networks.default?.aliases).toContain('breakerbox');
+      // Its own host port, clear of the replicas' range.
+      expect(service.ports).toEqual(['127.0.0.1:8011:8001']);
+    });
   });
 });

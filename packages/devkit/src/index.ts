@@ -2,6 +2,7 @@
 export * from './build.js';
 export * from './fault-proxy.js';
 export * from './ports.js';
+export * from './redis-cluster.js';
 export * from './redis-server.js';
 export * from './remote-proxy.js';
 export * from './root.js';
