@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +152,46 @@ new CircuitBreaker({ name: 'bad', failureThreshold: 'three' });
           types: [],
         },
         files: ['consumer.cts'],
+      }),
+    );
+    run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
+      dir,
+    );
+  });
+
+  it("runs the README's quick start as written, and it type-checks", () => {
+    const readme = readFileSync(join(ROOT, 'packages/breakerbox/README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Quick start'));
+    const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toBeDefined();
+    const dir = join(project, 'quickstart');
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(join(dir, 'quickstart.mts'), code!);
+    const tsx = join(ROOT, 'node_modules/tsx/dist/esm/index.mjs');
+    const out = run(process.execPath, ['--import', tsx, 'quickstart.mts'], dir);
+    expect(out).toContain('unavailable: true');
+    expect(out).toContain('stock: 42');
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .filter((l) => / (open|closed)$/.test(l))
+        .map((l) => l.split(' ').at(-1)),
+    ).toEqual(['closed', 'closed', 'open', 'open', 'closed']);
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          types: [],
+        },
+        files: ['quickstart.mts'],
       }),
     );
     run(
