@@ -52,4 +52,7 @@ EXPOSE 8001 9464
 # No curl/wget in the slim image, and none needed: Node's fetch asks the liveness route.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8001)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# A heap limit, so a leak ends in a restart (compose restarts the replica) instead of swapping
+# the host: 512 MiB holds the L1 cache at its 64 MiB default several times over. `npm start`
+# sets the same limit; raise both together with CACHE_L1_MAX_BYTES.
+CMD ["node", "--max-old-space-size=512", "dist/main.js"]

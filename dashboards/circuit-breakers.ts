@@ -3,8 +3,8 @@
  * dashboards/generate.ts) writes it to grafana/dashboards/circuit-breakers.json; never edit the
  * JSON by hand (test/stack/dashboards.test.ts fails when it differs from this source).
  *
- * Every query uses the metric names of dashboards/metrics.ts only (contract section 2 and the
- * service's own), never recording rules, so the dashboard works against any Prometheus that
+ * Every query uses the metric names of dashboards/metrics.ts only (the library's
+ * circuit_breaker_* series and the service's own), never recording rules, so the dashboard works against any Prometheus that
  * scrapes the service.
  */
 import {

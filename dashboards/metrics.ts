@@ -1,7 +1,7 @@
 /**
  * The metric names, labels and datasource the dashboards (and the stack tests) rely on, in one
- * place. Contract section 2 fixes the circuit_breaker_* names; the breakerbox_* names are the
- * service's own. Names are as the OpenTelemetry Prometheus exporter writes them: dots become
+ * place. The circuit_breaker_* names are the library's, fixed for every user of it (the
+ * Telemetry table in README.md); the breakerbox_* names are the service's own. Names are as the OpenTelemetry Prometheus exporter writes them: dots become
  * underscores, monotonic counters get `_total`, histograms `_bucket`/`_sum`/`_count`, and no
  * unit suffix is added.
  */
@@ -9,7 +9,7 @@
 /** The Grafana datasource every panel queries; grafana/provisioning/datasources provisions it. */
 export const PROMETHEUS_DATASOURCE = { type: 'prometheus', uid: 'prometheus' } as const;
 
-/** Contract section 2. */
+/** What the library exports for every breaker (README.md, Telemetry). */
 export const BREAKER_METRICS = {
   /** Gauge, 1 for the current state and 0 for the other two. */
   state: 'circuit_breaker_state',
@@ -40,14 +40,14 @@ export const KNOWN_METRIC_NAMES: readonly string[] = [
   'target_info',
 ];
 
-/** Contract section 2's metric names only (what the critical-open alert may use). */
+/** The library's circuit_breaker_* names only (what the critical-open alert may use). */
 export const CONTRACT_METRIC_NAMES: readonly string[] = KNOWN_METRIC_NAMES.filter((name) =>
   name.startsWith('circuit_breaker_'),
 );
 
 /** Labels that appear on the metrics: their own, Prometheus's, the exporter's scope labels. */
 export const KNOWN_LABELS: readonly string[] = [
-  // contract section 2 (OTel attribute circuit_breaker.name becomes circuit_breaker_name)
+  // the library's attributes (OTel attribute circuit_breaker.name becomes circuit_breaker_name)
   'circuit_breaker_name',
   'state',
   'critical',

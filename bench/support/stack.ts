@@ -17,13 +17,12 @@ import {
   RemoteProxy,
   ROOT,
   ServiceProcess,
+  sleep,
 } from '@breakerbox/devkit';
 
-export { ROOT };
+export { ROOT, sleep };
 export const REDIS_BREAKER = 'redis_cache';
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ cleanup
 

@@ -169,12 +169,23 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     (closing ??= (async () => {
       shuttingDown = true;
       warmUp.abort();
-      await Promise.allSettled([cache.cache.close(), embeddings.close()]);
+      const [redis] = await Promise.allSettled([cache.cache.close(), embeddings.close()]);
       for (const cleanup of cleanups) cleanup();
       history.dispose();
       breakerTelemetry.dispose();
       for (const breaker of registry.list()) breaker.dispose();
-      await otel.shutdown().catch(() => undefined);
+      const telemetry = await otel.shutdown().then(
+        () => 'flushed',
+        () => 'failed',
+      );
+      logger.info(
+        {
+          event: 'dependencies_closed',
+          redis: redis.status === 'fulfilled' ? 'closed' : 'failed',
+          telemetry,
+        },
+        'closed Redis and the models, flushed telemetry',
+      );
     })());
 
   const listenAndLog = async (): Promise<RunningService> => {
@@ -200,7 +211,9 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
       stop: () =>
         (stopping ??= (async () => {
           shuttingDown = true;
-          await server.close(10_000);
+          // 8 s for in-flight requests leaves time to close Redis and flush telemetry
+          // inside main's 10 s hard stop.
+          await server.close(8_000);
           await close();
         })()),
     };

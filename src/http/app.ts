@@ -1,10 +1,10 @@
 import type { Tracer } from '@opentelemetry/api';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { BreakerRegistry } from 'breakerbox';
 import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
 import type { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
+import { declaredLength, payloadTooLargeResponse, tooLarge } from './body.js';
 import { errorResponse, HttpError } from './errors.js';
 import { tracing } from './middleware/tracing.js';
 import { adminRoutes } from './routes/admin.js';
@@ -55,25 +55,26 @@ export function createApp(deps: AppDeps): Hono {
     await next();
     if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
   });
-  // GET and HEAD skip the limit: no handler reads their body, and on @hono/node-server the
-  // limit's `c.req.raw.body` builds a full web Request (with its AbortSignal) per request.
-  const limitBody = bodyLimit({
-    maxSize: deps.bodyLimitBytes,
-    onError: (c) =>
-      errorResponse(
-        c,
-        413,
-        'payload_too_large',
-        `the request body is larger than ${deps.bodyLimitBytes} bytes`,
-      ),
+  // A declared body over the limit is refused before any route runs (routes that read a body
+  // also count what arrives; see body.ts). Only headers are read here: no web Request, no
+  // AbortSignal per request.
+  app.use('*', async (c, next) => {
+    const method = c.req.method;
+    if (method !== 'GET' && method !== 'HEAD' && (declaredLength(c) ?? 0) > deps.bodyLimitBytes) {
+      return payloadTooLargeResponse(c, tooLarge(deps.bodyLimitBytes).message);
+    }
+    await next();
   });
-  app.use('*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
-  );
 
   app.route('/health', healthRoutes({ registry: deps.registry, dependencies: deps.dependencies }));
-  app.route('/v1/cache', cacheRoutes(deps.cache, deps.redisBreakerName));
-  app.route('/v1/embeddings', embeddingRoutes(deps.embeddings));
+  app.route(
+    '/v1/cache',
+    cacheRoutes(deps.cache, deps.redisBreakerName, { bodyLimitBytes: deps.bodyLimitBytes }),
+  );
+  app.route(
+    '/v1/embeddings',
+    embeddingRoutes(deps.embeddings, { bodyLimitBytes: deps.bodyLimitBytes }),
+  );
   app.route('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry));
   if (deps.adminToken !== undefined) {
     app.route(
@@ -114,6 +115,8 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.onError((error, c) => {
+    if (error instanceof HttpError && error.status === 413)
+      return payloadTooLargeResponse(c, error.message);
     if (error instanceof HttpError)
       return errorResponse(c, error.status, error.code, error.message, error.extra);
     if (error instanceof HTTPException && error.status < 500) {

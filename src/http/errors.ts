@@ -31,35 +31,6 @@ export function errorResponse(
   return c.json<ErrorBody>({ error: code, message, ...extra }, status);
 }
 
-/** Reads a JSON object body, answering 415/400 with a message that names the problem. */
-export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
-  const type = c.req.header('content-type') ?? '';
-  if (!/^application\/(.+\+)?json\b/i.test(type.trim())) {
-    throw new HttpError(
-      415,
-      'unsupported_media_type',
-      'the request body must be JSON (Content-Type: application/json)',
-    );
-  }
-  const raw = await c.req.text();
-  if (raw.trim() === '')
-    throw new HttpError(400, 'invalid_json', 'the request body is empty; expected a JSON object');
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch (error) {
-    throw new HttpError(
-      400,
-      'invalid_json',
-      `the request body is not valid JSON: ${(error as Error).message}`,
-    );
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, 'invalid_body', 'the request body must be a JSON object');
-  }
-  return body as Record<string, unknown>;
-}
-
 /** The named breaker, or a 404 naming what was asked for. */
 export function breakerOr404(registry: BreakerRegistry, name: string): CircuitBreaker {
   const breaker = registry.get(name);

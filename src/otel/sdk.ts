@@ -41,7 +41,8 @@ export function startOpenTelemetry(options: OpenTelemetryOptions): OpenTelemetry
     host: options.prometheusHost,
     port: options.prometheusPort,
     metricProducers: [new BreakerDurationProducer(options.registry)],
-    // Keep series to the labels the contract names; the scope is always breakerbox.
+    // Keep series to the instrument's own attributes (circuit_breaker_name, state, outcome, ...):
+    // no otel_scope_* labels, since the scope is always breakerbox.
     withoutScopeInfo: true,
   });
   let spanProcessors: SpanProcessor[] | undefined;

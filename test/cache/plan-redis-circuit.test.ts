@@ -3,9 +3,11 @@ import { CircuitState } from 'breakerbox';
 import { stopAllRedis, freePort, sleep } from '@breakerbox/devkit';
 import { CacheHarness, type HarnessOptions } from './harness.js';
 
-// The seed plan's six Redis integration tests (Phase 2, Step 2.3), made real: real Redis
-// failures through a fault proxy instead of record_failure() calls, and checks the plan only
-// described in comments ("Verify Redis was not called") made into assertions.
+// Six Redis circuit tests from the project's original (Python) design, made real: the circuit
+// opens after failures, closes after recovery, the cascade cache degrades to L1 while it is
+// open, health shows its metrics, and SET and DELETE go through it. Real Redis failures through
+// a fault proxy instead of record_failure() calls, and checks that design only described in
+// comments ("Verify Redis was not called") made into assertions.
 
 const harnesses: CacheHarness[] = [];
 async function start(options: HarnessOptions = {}): Promise<CacheHarness> {
@@ -19,26 +21,26 @@ afterEach(async () => {
 });
 afterAll(() => stopAllRedis());
 
-describe('plan: test_redis_circuit_breaker', () => {
+describe('the redis_cache circuit against a real, failing Redis', () => {
   it('1. the circuit opens after 5 failures against an unreachable Redis, then fails fast', async () => {
     const h = await start();
     await h.proxy.setMode('refuse');
     expect(h.breaker.state).toBe(CircuitState.Closed);
     for (let i = 0; i < 5; i++) {
       const r = await h.store.get('test_key');
-      expect(r.status).toBe('error'); // the plan's "result is None"
+      expect(r.status).toBe('error'); // an error result, not a value
     }
     expect(h.breaker.state).toBe(CircuitState.Open);
     expect((await h.store.get('test_key')).status).toBe('skipped');
 
     const started = performance.now();
     await h.store.get('test_key');
-    expect(performance.now() - started).toBeLessThan(5); // the plan allowed 100 ms
+    expect(performance.now() - started).toBeLessThan(5); // fails fast: no Redis round trip
     expect(h.breaker.metrics().calls).toMatchObject({ failure: 5, rejected: 2 });
   });
 
   it('2. after the recovery timeout the circuit goes HALF_OPEN and a success closes it', async () => {
-    // Real timers here (like the plan's sleep), with a short recovery timeout.
+    // Real timers here (a real wait for the recovery timeout), with a short one.
     const h = await start({ realClock: true, recoveryTimeoutMs: 250 });
     await h.openWithRefusedConnections(5);
     await h.proxy.setMode('pass');

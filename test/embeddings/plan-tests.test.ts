@@ -1,5 +1,7 @@
-// The seed plan's five embedding tests (Phase 3, tests/integration/test_embedding_circuit_breaker.py),
-// ported to the real library and the project's generated model instead of a patched constructor.
+// Five embedding circuit tests from the project's original (Python) design: the circuit opens
+// after model load failures, allows a retry after the recovery timeout, never fails forever,
+// reports its metrics, and protects both models. Ported to the real library and the project's
+// generated model instead of a patched constructor.
 
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import {
 } from '../../src/dependencies/embeddings/index.js';
 import { RECOVERY_MS, countingLoader, makeBreaker, tempDir } from './helpers.js';
 
-describe('embedding circuit breaker (the seed plan, Phase 3)', () => {
+describe('embedding circuit breaker: load failures, recovery, metrics, both models', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   const services: EmbeddingService[] = [];
@@ -91,7 +93,7 @@ describe('embedding circuit breaker (the seed plan, Phase 3)', () => {
       loads: { started: 2, succeeded: 1, failed: 1 },
     });
 
-    // The plan's variant: reset() after a failure also lets the next load through.
+    // And a manual reset() after a failure also lets the next load through.
     s.breaker.reset();
     expect((await s.embed(['y'])).vectors).toHaveLength(1);
   });

@@ -1,6 +1,7 @@
 // A missing model opens the circuit; while open, calls fail fast; once the model appears and the
-// recovery timeout passes, the next call loads it (no fail-forever). Plus the seed plan's wedge:
-// a HALF_OPEN probe that finds its model already loaded must still report its outcome.
+// recovery timeout passes, the next call loads it (no fail-forever). Plus the HALF_OPEN wedge:
+// a probe that finds its model already loaded must still report its outcome, or its probe slot
+// stays taken.
 
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

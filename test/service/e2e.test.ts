@@ -213,7 +213,7 @@ describe('the service end to end, as npm start runs it', () => {
     );
   });
 
-  it('exports every contract series on /metrics with the right labels', async () => {
+  it('exports every circuit_breaker_* and breakerbox_* series on /metrics with the right labels', async () => {
     const text = await (await fetch(service.metricsUrl)).text();
     for (const series of [
       'circuit_breaker_state{circuit_breaker_name="redis_cache",state="closed",critical="false"} 1',

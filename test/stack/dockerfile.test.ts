@@ -44,6 +44,9 @@ const finalStage = froms.length - 1;
 const inFinal = instructions.filter((i) => i.stage === finalStage);
 const stageNames = froms.map((f) => /\bAS\s+(\S+)/i.exec(f.args)?.[1]);
 
+/** The service's V8 heap limit, in the image's CMD and in `npm start` alike. */
+const HEAP_LIMIT_FLAG = '--max-old-space-size=512';
+
 /** Anything that fetches from the network, other than the package manager's lockfile install. */
 const FETCHES =
   /\b(curl|wget|git\s+clone|npx|pip\s+install|apt-get\s+install|apk\s+add)\b|https?:\/\//i;
@@ -110,9 +113,9 @@ describe('Dockerfile', () => {
     expect(inFinal.indexOf(users.at(-1)!)).toBeLessThan(cmd);
   });
 
-  it('starts dist/main.js and checks liveness without curl or wget', () => {
+  it('starts dist/main.js with a heap limit and checks liveness without curl or wget', () => {
     const cmd = inFinal.filter((i) => i.keyword === 'CMD').at(-1);
-    expect(JSON.parse(cmd!.args)).toEqual(['node', 'dist/main.js']);
+    expect(JSON.parse(cmd!.args)).toEqual(['node', HEAP_LIMIT_FLAG, 'dist/main.js']);
     const health = inFinal.find((i) => i.keyword === 'HEALTHCHECK');
     expect(health?.args).toMatch(/CMD \["node",/);
     expect(health?.args).toContain('/health/live');
@@ -150,6 +153,13 @@ describe('Dockerfile', () => {
         expect(ignored, `${source} is copied but .dockerignore drops it`).not.toContain(source);
       }
     }
+  });
+
+  it('sets the same heap limit as npm start', () => {
+    const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.start!.split(/\s+/)).toContain(HEAP_LIMIT_FLAG);
   });
 
   it('agrees with docker-compose.yml on the ports and the liveness route', () => {

@@ -140,7 +140,7 @@ describe('alert rules', () => {
     for (const page of pages) expect(page.expr).toContain('critical="true"');
   });
 
-  it('on a critical circuit opening use the metric names of contract section 2 only', () => {
+  it('on a critical circuit opening use only the circuit_breaker_* metric names the library exports', () => {
     for (const name of ['CriticalCircuitOpen', 'CriticalCircuitOpenedBriefly']) {
       const alert = alerts.find((a) => a.alert === name)!;
       for (const metric of promqlNames(alert.expr).metrics) {

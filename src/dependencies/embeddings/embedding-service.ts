@@ -2,7 +2,8 @@
 //
 // Every call is `breaker.execute(ensure loaded + infer)`, so every admitted call reports exactly
 // one outcome: a HALF_OPEN probe that finds the model already loaded still reports its success
-// (the seed plan returned early there and wedged the breaker). While the breaker is open, embed()
+// (returning early there, before the breaker hears back, would leave the probe slot taken and
+// wedge the breaker in HALF_OPEN). While the breaker is open, embed()
 // rejects at once with CircuitOpenError and never waits on a load.
 //
 // Loading is single-flight per model: concurrent callers share one attempt. An attempt has a

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { CascadeCache } from '../../dependencies/cache/cascade-cache.js';
-import { HttpError, readJsonObject } from '../errors.js';
+import { readJsonObject } from '../body.js';
+import { HttpError } from '../errors.js';
 
 export const CACHE_KEY_PATTERN = /^[A-Za-z0-9:_.-]{1,256}$/;
 /** The longest TTL a client may ask for: 30 days. */
@@ -40,7 +41,11 @@ function parseTtl(body: Record<string, unknown>): number | undefined {
  * The L1 + Redis cache. Calls that skipped Redis because its breaker refused them still
  * answer (from L1, or as a miss) and say so in `x-circuit-open: redis_cache`.
  */
-export function cacheRoutes(cache: CascadeCache, breakerName: string): Hono {
+export function cacheRoutes(
+  cache: CascadeCache,
+  breakerName: string,
+  { bodyLimitBytes }: { bodyLimitBytes: number },
+): Hono {
   const app = new Hono();
 
   app.get('/:key', async (c) => {
@@ -55,9 +60,19 @@ export function cacheRoutes(cache: CascadeCache, breakerName: string): Hono {
 
   app.put('/:key', async (c) => {
     const key = keyOf(c);
-    const body = await readJsonObject(c);
+    const body = await readJsonObject(c, bodyLimitBytes);
     if (!('value' in body) || body.value === undefined) {
       throw new HttpError(400, 'missing_value', 'the body must have a "value" (any JSON value)');
+    }
+    // The limit holds for what is stored too: the value's JSON text, which JSON.stringify can
+    // make longer than the body (`12e20` is stored as `1.2e+21`).
+    const storedBytes = Buffer.byteLength(JSON.stringify(body.value), 'utf8');
+    if (storedBytes > bodyLimitBytes) {
+      throw new HttpError(
+        413,
+        'payload_too_large',
+        `the value takes ${storedBytes} bytes as stored JSON; at most ${bodyLimitBytes}`,
+      );
     }
     const ttlSeconds = parseTtl(body);
     const result = await cache.set(

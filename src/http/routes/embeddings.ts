@@ -7,14 +7,18 @@ import {
   ModelLoadError,
 } from '../../dependencies/embeddings/errors.js';
 import { parseEmbeddingRequest } from '../../dependencies/embeddings/limits.js';
-import { HttpError, readJsonObject } from '../errors.js';
+import { clientGoneSignal, readJsonObject } from '../body.js';
+import { HttpError } from '../errors.js';
 
 /** `POST /v1/embeddings`, in the shape users know from common embedding APIs. */
-export function embeddingRoutes(embeddings: EmbeddingService): Hono {
+export function embeddingRoutes(
+  embeddings: EmbeddingService,
+  { bodyLimitBytes }: { bodyLimitBytes: number },
+): Hono {
   const app = new Hono();
 
   app.post('/', async (c) => {
-    const body = await readJsonObject(c);
+    const body = await readJsonObject(c, bodyLimitBytes);
     let request: ReturnType<typeof parseEmbeddingRequest>;
     try {
       request = parseEmbeddingRequest(body.input, body.kind);
@@ -24,7 +28,7 @@ export function embeddingRoutes(embeddings: EmbeddingService): Hono {
       throw error;
     }
     try {
-      const result = await embeddings.embed(request.inputs, request.kind, c.req.raw.signal);
+      const result = await embeddings.embed(request.inputs, request.kind, clientGoneSignal(c));
       return c.json({
         object: 'list',
         model: result.model,
