@@ -78,7 +78,6 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     logger: logger.child({ component: 'circuit_breaker' }),
     summaryIntervalMs: config.logSummaryIntervalMs,
   });
-  const history = new TransitionHistory(registry, 200);
   const breakers = breakerFactory(config, registry, options.clock);
 
   // Dependency errors reach the log rate-limited (first of a kind at once, then a count per
@@ -95,6 +94,11 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     intervalMs: config.logSummaryIntervalMs,
     meter: otel.meter,
     secrets: redisSecrets,
+  });
+  // The dashboard's server-side history: transitions, admin actions, last failures.
+  const history = new TransitionHistory(registry, {
+    capacity: 200,
+    redact: (message) => dependencyErrors.redact(message),
   });
   const redisHealth = new RedisHealth({
     displayUrl: config.redis.displayUrl,
@@ -171,6 +175,10 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
   cacheLookups.addCallback(observeLookups);
   cleanups.push(() => cacheLookups.removeCallback(observeLookups));
 
+  const dependencies = (): Record<string, unknown> => ({
+    redis: redisHealth.entry(),
+    embeddings: embeddingsEntry(embeddings.stats()),
+  });
   let shuttingDown = false;
   const app = createApp({
     registry,
@@ -185,14 +193,12 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     bodyLimitBytes: config.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
     adminToken: config.adminToken,
-    dependencies: () => ({
-      redis: redisHealth.entry(),
-      embeddings: embeddingsEntry(embeddings.stats()),
-    }),
+    onAdminAction: (breaker, action) => history.recordAdmin(breaker, action),
+    dependencies,
     extraRoutes: [
       {
         path: '/dashboard',
-        app: dashboardRoutes({ registry, history, telemetry: breakerTelemetry }),
+        app: dashboardRoutes({ registry, history, telemetry: breakerTelemetry, dependencies }),
         methods: ['GET'],
       },
     ],

@@ -35,6 +35,8 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
   /** Unset: the whole /admin tree is 404. */
   adminToken?: string | undefined;
+  /** Called after each admin action (besides the log line), e.g. for the dashboard timeline. */
+  onAdminAction?: (breaker: string, action: string) => void;
   /** Extra, credential-free dependency facts for /health. */
   dependencies?: () => Record<string, unknown>;
   /** Extra routers, e.g. the built-in dashboard, mounted at their paths. */
@@ -87,11 +89,13 @@ export function createApp(deps: AppDeps): Hono {
       adminRoutes({
         registry: deps.registry,
         token: deps.adminToken,
-        onAction: (breaker, action) =>
+        onAction: (breaker, action) => {
           deps.logger.info(
             { event: 'admin_action', breaker, action },
             `admin: ${action} ${breaker}`,
-          ),
+          );
+          deps.onAdminAction?.(breaker, action);
+        },
       }),
     );
   }
