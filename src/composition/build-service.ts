@@ -17,6 +17,7 @@ import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { TransitionHistory } from '../http/dashboard/transition-history.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
 import { buildCache, type BuiltCache } from './build-cache.js';
+import { registerBreakerGauges } from './breaker-gauges.js';
 import { embeddingsEntry, RedisHealth } from './dependency-health.js';
 import { listen } from './http-server.js';
 import { RateLimitedLog } from './rate-limited-log.js';
@@ -173,6 +174,7 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     for (const [level, count] of Object.entries(lookups)) result.observe(count, { result: level });
   };
   cacheLookups.addCallback(observeLookups);
+  cleanups.push(registerBreakerGauges(otel.meter, registry, history));
   cleanups.push(() => cacheLookups.removeCallback(observeLookups));
 
   const dependencies = (): Record<string, unknown> => ({

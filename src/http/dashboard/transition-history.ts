@@ -51,6 +51,7 @@ export class TransitionHistory implements Disposable {
   private readonly records: TransitionRecord[] = [];
   private readonly admin: AdminActionRecord[] = [];
   private readonly failures = new Map<string, LastFailure>();
+  private readonly lastTransitions = new Map<string, TransitionRecord>();
   private readonly subscriptions = new Map<CircuitBreaker, Disposable[]>();
   private readonly registrySubscriptions: Disposable[];
   private readonly capacity: number;
@@ -92,6 +93,11 @@ export class TransitionHistory implements Disposable {
     this.trim(this.admin);
   }
 
+  /** The last transition of `breaker`, however old, or null. */
+  lastTransition(breaker: string): TransitionRecord | null {
+    return this.lastTransitions.get(breaker) ?? null;
+  }
+
   /** The error that last counted as a failure for `breaker`, or null. */
   lastFailure(breaker: string): LastFailure | null {
     return this.failures.get(breaker) ?? null;
@@ -118,13 +124,15 @@ export class TransitionHistory implements Disposable {
     if (this.subscriptions.has(breaker)) return;
     this.subscriptions.set(breaker, [
       breaker.onStateChange((e) => {
-        this.records.push({
+        const record: TransitionRecord = {
           breaker: breaker.name,
           from: e.from,
           to: e.to,
           reason: e.reason,
           at: new Date(this.wallClock()).toISOString(),
-        });
+        };
+        this.records.push(record);
+        this.lastTransitions.set(breaker.name, record);
         this.trim(this.records);
       }),
       breaker.onFailure((e) => {
