@@ -44,6 +44,7 @@ export function redisErrorKind(error: unknown): string {
     if (/timed out|timeout/i.test(text)) return 'timeout';
     if (/Stream isn't writeable|Connection is closed|enableOfflineQueue/i.test(text))
       return 'not_connected';
+    if (/max retries per request/i.test(text)) return 'connection_lost';
     return undefined;
   };
   const direct = kindOf(error);

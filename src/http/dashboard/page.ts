@@ -52,7 +52,8 @@ h1 .sub { font-weight: 400; color: var(--muted); }
 .summary[data-health="healthy"] { color: var(--ok); }
 .summary[data-health="degraded"] { color: var(--warn); }
 .summary[data-health="critical"] { color: var(--bad); }
-.deps { list-style: none; margin: .5rem 0 0; padding: 0; font-size: .9rem; }
+.deps { list-style: none; margin: 0 0 1rem; padding: 0; font-size: .9rem; }
+.deps:empty { display: none; }
 .deps li { padding: .35rem .7rem; border-left: .35rem solid var(--warn); background: var(--warn-bg); border-radius: .3rem; margin-top: .3rem; overflow-wrap: anywhere; }
 .deps li[data-status="down"] { border-left-color: var(--bad); background: var(--bad-bg); }
 .overview-wrap { overflow-x: auto; background: var(--panel); border: 1px solid var(--border); border-radius: .6rem; margin-bottom: 1rem; }
