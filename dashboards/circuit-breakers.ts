@@ -10,6 +10,7 @@
 import {
   BigValueColorMode,
   BigValueGraphMode,
+  BigValueTextMode,
   GraphDrawStyle,
   LegendDisplayMode,
   LegendPlacement,
@@ -46,6 +47,7 @@ import { PanelBuilder as TimeseriesPanelBuilder } from '@grafana/grafana-foundat
 import {
   BREAKER_METRICS as M,
   CIRCUIT_BREAKERS_DASHBOARD_UID,
+  OTEL_METRICS as O,
   PROMETHEUS_DATASOURCE,
   SERVICE_METRICS as S,
 } from './metrics.js';
@@ -353,6 +355,78 @@ export function circuitBreakersDashboard(): Dashboard {
       .height(6),
   );
 
+  // --- HTTP ----------------------------------------------------------------------------------
+  // The service's own requests (http.server.request.duration, OpenTelemetry HTTP semconv),
+  // beside the breakers: http_route is the route template, never the raw path.
+  const httpCount = `${O.httpServerDuration}_count`;
+  const notHealth = 'http_route!~"/health.*"';
+  builder.withRow(new RowBuilder('HTTP').id(id()));
+  builder.withPanel(
+    timeseries(
+      'Request rate by route — fleet',
+      'HTTP requests per second by route template and status code, summed over the selected ' +
+        'instances. A 503 on /v1/embeddings while embedding_service is open is the fail-fast ' +
+        'answer; 5xx elsewhere is a bug or an overload.',
+    )
+      .id(id())
+      .unit('reqps')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          `sum by (http_route, http_response_status_code) (rate(${httpCount}${selInstance()}[${RATE}]))`,
+          '{{http_route}} {{http_response_status_code}}',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Error ratio (5xx) by route — fleet',
+      '5xx answers / all answers per route template (health routes excluded: /health/ready ' +
+        'answers 503 by design while a critical circuit is open). Sustained above 5% it warns ' +
+        '(HighHttp5xxRatio).',
+    )
+      .id(id())
+      .unit('percentunit')
+      .min(0)
+      .max(1)
+      .withTarget(
+        query(
+          'A',
+          ratio(
+            `(sum by (http_route) (rate(${httpCount}${selInstance('http_response_status_code=~"5.."', notHealth)}[${RATE}])) or 0 * sum by (http_route) (rate(${httpCount}${selInstance(notHealth)}[${RATE}])))`,
+            `sum by (http_route) (rate(${httpCount}${selInstance(notHealth)}[${RATE}]))`,
+          ),
+          '{{http_route}}',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Request latency by route — fleet (p50, p99)',
+      'Server-side request duration by route template (log scale). Compare with the breaker ' +
+        'latency below: a request answered from an open circuit costs microseconds plus HTTP.',
+    )
+      .id(id())
+      .unit('s')
+      .scaleDistribution(new ScaleDistributionConfigBuilder().type(ScaleDistribution.Log).log(10))
+      .withTarget(
+        query(
+          'A',
+          quantile(0.5, `${O.httpServerDuration}_bucket`, selInstance(), 'http_route'),
+          '{{http_route}} p50',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          quantile(0.99, `${O.httpServerDuration}_bucket`, selInstance(), 'http_route'),
+          '{{http_route}} p99',
+        ),
+      )
+      .overrideByQuery('A', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+  );
+
   // --- Calls ---------------------------------------------------------------------------------
   builder.withRow(new RowBuilder('Calls').id(id()));
   builder.withPanel(
@@ -433,6 +507,62 @@ export function circuitBreakersDashboard(): Dashboard {
           '{{circuit_breaker_name}}: {{from_state}} → {{to_state}}',
         ),
       ),
+  );
+
+  builder.withPanel(
+    timeseries(
+      'Failure rate against threshold',
+      "Failure rate over each breaker's sliding window (solid) and the rate at which it opens " +
+        '(dashed), per instance. Only breakers with a failure-rate policy (redis_cache: 25% ' +
+        'of at least 20 calls in 30 s) report it; the consecutive-failure threshold applies too.',
+    )
+      .id(id())
+      .unit('percentunit')
+      .min(0)
+      .max(1)
+      .withTarget(
+        query(
+          'A',
+          `max by (instance, circuit_breaker_name) (${S.failureRate}${sel()})`,
+          '{{circuit_breaker_name}} @ {{instance}}',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          `max by (circuit_breaker_name) (${S.failureRateThreshold}${sel()})`,
+          '{{circuit_breaker_name}} threshold',
+        ),
+      )
+      .overrideByQuery('B', [
+        { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+        { id: 'color', value: { mode: 'fixed', fixedColor: 'red' } },
+      ]),
+  );
+  builder.withPanel(
+    new StatPanelBuilder()
+      .id(id())
+      .title('Last transition and its reason')
+      .description(
+        'The latest state change of each breaker across the selected instances: to which ' +
+          'state, why (failure_threshold, failure_rate, probe_failure, recovery_timeout, ' +
+          'manual_open, ...) and how long ago.',
+      )
+      .datasource(DS)
+      .withTarget(
+        query(
+          'A',
+          `topk by (circuit_breaker_name) (1, max by (circuit_breaker_name, from_state, to_state, reason) (${S.lastTransition}${sel()}))`,
+          '{{circuit_breaker_name}}: {{from_state}} → {{to_state}} ({{reason}})',
+        ).instant(),
+      )
+      .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+      .unit('dateTimeFromNow')
+      .textMode(BigValueTextMode.ValueAndName)
+      .colorMode(BigValueColorMode.None)
+      .graphMode(BigValueGraphMode.None)
+      .span(12)
+      .height(8),
   );
 
   // --- Latency -------------------------------------------------------------------------------
@@ -520,6 +650,26 @@ export function circuitBreakersDashboard(): Dashboard {
           'A',
           `sum by (circuit_breaker_name, disposition) (rate(${M.logEvents}${sel()}[${RATE}]))`,
           '{{circuit_breaker_name}} {{disposition}}',
+        ),
+      )
+      .overrideByRegexp('.*suppressed.*', fixedColor('blue'))
+      .overrideByRegexp('.*emitted.*', fixedColor('purple')),
+  );
+  builder.withPanel(
+    timeseries(
+      'Dependency error log lines',
+      'Dependency errors (Redis connection and command errors, model load failures) per ' +
+        'second by dependency: emitted (the first of a kind, then one summary per interval) ' +
+        'and suppressed (folded into a summary count). An outage writes a handful of lines.',
+    )
+      .id(id())
+      .unit('short')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          `sum by (dependency, disposition) (rate(${S.dependencyLogEvents}${selInstance()}[${RATE}]))`,
+          '{{dependency}} {{disposition}}',
         ),
       )
       .overrideByRegexp('.*suppressed.*', fixedColor('blue'))
@@ -615,6 +765,73 @@ export function circuitBreakersDashboard(): Dashboard {
           '{{kind}} @ {{instance}}',
         ),
       ),
+  );
+
+  // --- Runtime -------------------------------------------------------------------------------
+  // @opentelemetry/instrumentation-runtime-node: an event-loop stall delays every request and
+  // every breaker timer at once.
+  builder.withRow(new RowBuilder('Runtime').id(id()));
+  builder.withPanel(
+    timeseries(
+      'Event-loop delay per instance (p50, p99, max)',
+      'How late the Node.js event loop runs timers, per instance. Above ~100 ms requests and ' +
+        'breaker timers are delayed by the process itself (CPU-bound work, GC), not by a ' +
+        'dependency: check it before blaming Redis for timeouts.',
+    )
+      .id(id())
+      .unit('s')
+      .min(0)
+      .withTarget(
+        query(
+          'A',
+          `max by (instance) (${O.eventLoopDelayP99}${selInstance()})`,
+          '{{instance}} p99',
+        ),
+      )
+      .withTarget(
+        query(
+          'B',
+          `max by (instance) (${O.eventLoopDelayP50}${selInstance()})`,
+          '{{instance}} p50',
+        ),
+      )
+      .withTarget(
+        query(
+          'C',
+          `max by (instance) (${O.eventLoopDelayMax}${selInstance()})`,
+          '{{instance}} max',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Heap used against heap size, and event-loop utilization',
+      'V8 heap in use (all spaces) against the heap V8 has reserved per instance, and the ' +
+        'share of time the event loop was busy (right axis). Used heap that only grows is a ' +
+        'leak; utilization near 100% means the process is saturated.',
+    )
+      .id(id())
+      .unit('bytes')
+      .min(0)
+      .withTarget(
+        query('A', `sum by (instance) (${O.heapUsed}${selInstance()})`, '{{instance}} heap used'),
+      )
+      .withTarget(
+        query('B', `sum by (instance) (${O.heapSize}${selInstance()})`, '{{instance}} heap size'),
+      )
+      .withTarget(
+        query(
+          'C',
+          `max by (instance) (${O.eventLoopUtilization}${selInstance()})`,
+          '{{instance}} event-loop utilization',
+        ),
+      )
+      .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }])
+      .overrideByQuery('C', [
+        { id: 'unit', value: 'percentunit' },
+        { id: 'custom.axisPlacement', value: 'right' },
+        { id: 'max', value: 1 },
+      ]),
   );
 
   return builder.build();

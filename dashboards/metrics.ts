@@ -25,16 +25,43 @@ export const SERVICE_METRICS = {
   cacheLookups: 'breakerbox_cache_lookups_total',
   /** Histogram base name (seconds). */
   embeddingDuration: 'breakerbox_embedding_duration',
+  /** Failure rate of a breaker's sliding window (0..1) and the threshold it opens at. */
+  failureRate: 'breakerbox_circuit_breaker_failure_rate',
+  failureRateThreshold: 'breakerbox_circuit_breaker_failure_rate_threshold',
+  /** Last transition per breaker, labels reason/from_state/to_state, value Unix seconds. */
+  lastTransition: 'breakerbox_circuit_breaker_last_transition',
+  /** Dependency errors written to the log (emitted) or folded into a summary (suppressed). */
+  dependencyLogEvents: 'breakerbox_dependency_log_events_total',
+} as const;
+
+/**
+ * OpenTelemetry ecosystem metrics: the HTTP server semconv histogram (exported with its unit
+ * suffix, as Prometheus users know it) and @opentelemetry/instrumentation-runtime-node's.
+ */
+export const OTEL_METRICS = {
+  /** Histogram base name (seconds): labels http_route (template), http_request_method, http_response_status_code. */
+  httpServerDuration: 'http_server_request_duration_seconds',
+  eventLoopDelayP50: 'nodejs_eventloop_delay_p50',
+  eventLoopDelayP99: 'nodejs_eventloop_delay_p99',
+  eventLoopDelayMax: 'nodejs_eventloop_delay_max',
+  eventLoopUtilization: 'nodejs_eventloop_utilization',
+  heapUsed: 'v8js_memory_heap_used',
+  heapSize: 'v8js_memory_heap_space_size',
 } as const;
 
 const HISTOGRAMS: readonly string[] = [
   BREAKER_METRICS.callDuration,
   SERVICE_METRICS.embeddingDuration,
+  OTEL_METRICS.httpServerDuration,
 ];
 
 /** Every series name a query may use (histograms expanded), plus the exporter's target_info. */
 export const KNOWN_METRIC_NAMES: readonly string[] = [
-  ...[...Object.values(BREAKER_METRICS), ...Object.values(SERVICE_METRICS)].flatMap((name) =>
+  ...[
+    ...Object.values(BREAKER_METRICS),
+    ...Object.values(SERVICE_METRICS),
+    ...Object.values(OTEL_METRICS),
+  ].flatMap((name) =>
     HISTOGRAMS.includes(name) ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
   ),
   'target_info',
@@ -59,6 +86,15 @@ export const KNOWN_LABELS: readonly string[] = [
   // service metrics
   'result',
   'kind',
+  'reason',
+  'dependency',
+  // HTTP semconv and runtime metrics
+  'http_route',
+  'http_request_method',
+  'http_response_status_code',
+  'url_scheme',
+  'error_type',
+  'v8js_heap_space_name',
   // added by Prometheus
   'job',
   'instance',

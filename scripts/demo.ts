@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { writeTestModel } from '../src/dependencies/embeddings/test-model.js';
+import { reasonLabel } from '../src/http/dashboard/reasons.js';
 import {
   ensureBuilt,
   FaultProxy,
@@ -88,18 +89,6 @@ function say(message: string): void {
     t0 === undefined ? '' : `[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] `;
   process.stdout.write(`${stamp}${message}\n`);
 }
-
-const REASONS: Record<string, string> = {
-  failure_threshold: 'failure threshold reached',
-  failure_rate: 'failure rate over the limit',
-  recovery_timeout: 'recovery timeout elapsed, probing',
-  probe_success: 'probe succeeded',
-  probe_failure: 'probe failed',
-  half_open_timeout: 'probe took too long',
-  manual_reset: 'reset by the admin API',
-  manual_open: 'forced open by the admin API',
-  manual_disable: 'disabled by the admin API',
-};
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -494,7 +483,7 @@ function onServiceLine(line: string, verbose: boolean): void {
   if (entry.event === 'circuit_breaker.state_change') {
     const reason = String(entry.reason);
     say(
-      `${name.padEnd(18)} ${String(entry.from).padStart(9)} -> ${String(entry.to).padEnd(9)}  (${REASONS[reason] ?? reason})`,
+      `${name.padEnd(18)} ${String(entry.from).padStart(9)} -> ${String(entry.to).padEnd(9)}  (${reasonLabel(reason)})`,
     );
   } else if (entry.event === 'circuit_breaker.summary') {
     say(`  log summary: ${String(entry.msg)}`);

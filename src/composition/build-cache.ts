@@ -8,6 +8,13 @@ import { createRedisClient, type RedisClientOptions } from '../dependencies/cach
 import { RedisStore, type RedisStoreOptions } from '../dependencies/cache/redis-store.js';
 import type { BreakerFactory } from './service-breakers.js';
 
+/** The `redis_cache` failure-rate policy (README, "Circuit breakers"). */
+export const REDIS_FAILURE_RATE = {
+  threshold: 0.25,
+  minimumCalls: 20,
+  window: { type: 'time', durationMs: 30_000, buckets: 10 },
+} as const;
+
 export interface BuiltCache {
   cache: CascadeCache;
   store: RedisStore;
@@ -37,6 +44,9 @@ export function buildCache(
   const breaker = options.breakers(REDIS_BREAKER, config.redis.breaker, {
     // A probe is one command with its own timeout; a probe that never reports cannot wedge.
     halfOpenMaxWait: Math.max(5_000, config.redis.commandTimeoutMs * 4),
+    // Besides the consecutive threshold: a quarter of the calls of the last 30 s failing (at least
+    // 20 calls) opens it too, so writes refused (OOM) between successful reads still trip it.
+    failureRate: REDIS_FAILURE_RATE,
   });
   let connection = 'connecting';
   const client = createRedisClient({

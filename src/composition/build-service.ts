@@ -9,7 +9,7 @@ import {
   type Clock,
 } from 'breakerbox';
 import { EMBEDDING_BREAKER, REDIS_BREAKER, type Config } from '../config/config.js';
-import type { RedisClientOptions } from '../dependencies/cache/redis-client.js';
+import { parseRedisUrl, type RedisClientOptions } from '../dependencies/cache/redis-client.js';
 import { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
 import { isEmbeddingFailure } from '../dependencies/embeddings/errors.js';
 import { createApp } from '../http/app.js';
@@ -17,7 +17,10 @@ import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { TransitionHistory } from '../http/dashboard/transition-history.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
 import { buildCache, type BuiltCache } from './build-cache.js';
+import { registerBreakerGauges } from './breaker-gauges.js';
+import { embeddingsEntry, RedisHealth } from './dependency-health.js';
 import { listen } from './http-server.js';
+import { RateLimitedLog } from './rate-limited-log.js';
 import { breakerFactory } from './service-breakers.js';
 
 export interface BuildServiceOptions {
@@ -76,14 +79,44 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     logger: logger.child({ component: 'circuit_breaker' }),
     summaryIntervalMs: config.logSummaryIntervalMs,
   });
-  const history = new TransitionHistory(registry, 200);
   const breakers = breakerFactory(config, registry, options.clock);
 
+  // Dependency errors reach the log rate-limited (first of a kind at once, then a count per
+  // interval), with the Redis credentials removed; /health reads the same facts.
+  let redisSecrets: Array<string | undefined> = [];
+  try {
+    const { password, username } = parseRedisUrl(config.redis.url);
+    redisSecrets = [password, username];
+  } catch {
+    // A URL that does not parse fails in the client with a redacted message anyway.
+  }
+  const dependencyErrors = new RateLimitedLog({
+    logger: logger.child({ component: 'dependencies' }),
+    intervalMs: config.logSummaryIntervalMs,
+    meter: otel.meter,
+    secrets: redisSecrets,
+  });
+  // The dashboard's server-side history: transitions, admin actions, last failures.
+  const history = new TransitionHistory(registry, {
+    capacity: 200,
+    redact: (message) => dependencyErrors.redact(message),
+  });
+  const redisHealth = new RedisHealth({
+    displayUrl: config.redis.displayUrl,
+    errors: dependencyErrors,
+  });
   const cache = buildCache(config, {
     breakers,
     tracer: otel.tracer,
-    ...(options.redisClient === undefined ? {} : { redisClient: options.redisClient }),
+    redisClient: {
+      ...options.redisClient,
+      onEvent: (event) => {
+        redisHealth.onClientEvent(event);
+        options.redisClient?.onEvent?.(event);
+      },
+    },
   });
+  redisHealth.watch(cache.breaker);
 
   // Embeddings: both models behind one `embedding_service` breaker.
   const embeddingBreaker = breakers(EMBEDDING_BREAKER, config.embedding.breaker, {
@@ -122,7 +155,13 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
       };
       if (event.outcome === 'success')
         logger.info(fields, `loaded ${event.kind} model ${event.model}`);
-      // Failed loads are counted by the breaker and summarised by its log lines, not logged one by one.
+      else
+        dependencyErrors.report({
+          dependency: 'embeddings',
+          kind: `model_load:${event.error?.reason ?? 'error'}`,
+          message: event.error?.message ?? `${event.kind} model ${event.model} failed to load`,
+          fields: { model_kind: event.kind, model: event.model, duration_ms: fields.duration_ms },
+        });
     },
   });
 
@@ -135,27 +174,33 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     for (const [level, count] of Object.entries(lookups)) result.observe(count, { result: level });
   };
   cacheLookups.addCallback(observeLookups);
+  cleanups.push(registerBreakerGauges(otel.meter, registry, history));
   cleanups.push(() => cacheLookups.removeCallback(observeLookups));
 
+  const dependencies = (): Record<string, unknown> => ({
+    redis: redisHealth.entry(),
+    embeddings: embeddingsEntry(embeddings.stats()),
+  });
   let shuttingDown = false;
   const app = createApp({
     registry,
     cache: cache.cache,
     embeddings,
     tracer: otel.tracer,
+    // With OTEL_TRACES_EXPORTER=none no span is ever recorded: skip the span work entirely.
+    tracing: options.openTelemetry === false || config.otel.tracesExporter !== 'none',
+    meter: otel.meter,
     logger,
     redisBreakerName: REDIS_BREAKER,
     bodyLimitBytes: config.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
     adminToken: config.adminToken,
-    dependencies: () => ({
-      redis: { url: config.redis.displayUrl, connection: cache.connection() },
-      embeddings: embeddings.stats(),
-    }),
+    onAdminAction: (breaker, action) => history.recordAdmin(breaker, action),
+    dependencies,
     extraRoutes: [
       {
         path: '/dashboard',
-        app: dashboardRoutes({ registry, history, telemetry: breakerTelemetry }),
+        app: dashboardRoutes({ registry, history, telemetry: breakerTelemetry, dependencies }),
         methods: ['GET'],
       },
     ],
@@ -171,6 +216,8 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
       warmUp.abort();
       const [redis] = await Promise.allSettled([cache.cache.close(), embeddings.close()]);
       for (const cleanup of cleanups) cleanup();
+      redisHealth.dispose();
+      dependencyErrors.dispose();
       history.dispose();
       breakerTelemetry.dispose();
       for (const breaker of registry.list()) breaker.dispose();

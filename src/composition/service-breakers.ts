@@ -11,7 +11,7 @@ export interface BreakerFactory {
   (
     name: string,
     settings: BreakerSettings,
-    options?: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure'>,
+    options?: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure' | 'failureRate'>,
   ): CircuitBreaker;
 }
 

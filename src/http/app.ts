@@ -1,4 +1,4 @@
-import type { Tracer } from '@opentelemetry/api';
+import type { Meter, Tracer } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { BreakerRegistry } from 'breakerbox';
@@ -6,6 +6,7 @@ import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
 import type { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
 import { declaredLength, payloadTooLargeResponse, tooLarge } from './body.js';
 import { errorResponse, HttpError } from './errors.js';
+import { httpMetrics } from './middleware/http-metrics.js';
 import { tracing } from './middleware/tracing.js';
 import { adminRoutes } from './routes/admin.js';
 import { cacheRoutes } from './routes/cache.js';
@@ -23,6 +24,10 @@ export interface AppDeps {
   cache: CascadeCache;
   embeddings: EmbeddingService;
   tracer: Tracer;
+  /** Server spans per request (default true). Off: no span work at all on the request path. */
+  tracing?: boolean;
+  /** Where `http.server.request.duration` is recorded (unset: not recorded). */
+  meter?: Meter;
   logger: AppLogger;
   redisBreakerName: string;
   bodyLimitBytes: number;
@@ -30,6 +35,8 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
   /** Unset: the whole /admin tree is 404. */
   adminToken?: string | undefined;
+  /** Called after each admin action (besides the log line), e.g. for the dashboard timeline. */
+  onAdminAction?: (breaker: string, action: string) => void;
   /** Extra, credential-free dependency facts for /health. */
   dependencies?: () => Record<string, unknown>;
   /** Extra routers, e.g. the built-in dashboard, mounted at their paths. */
@@ -50,7 +57,8 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
-  app.use('*', tracing(deps.tracer));
+  if (deps.meter !== undefined) app.use('*', httpMetrics(deps.meter));
+  if (deps.tracing !== false) app.use('*', tracing(deps.tracer));
   app.use('*', async (c, next) => {
     await next();
     if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
@@ -82,11 +90,13 @@ export function createApp(deps: AppDeps): Hono {
       adminRoutes({
         registry: deps.registry,
         token: deps.adminToken,
-        onAction: (breaker, action) =>
+        onAction: (breaker, action) => {
           deps.logger.info(
             { event: 'admin_action', breaker, action },
             `admin: ${action} ${breaker}`,
-          ),
+          );
+          deps.onAdminAction?.(breaker, action);
+        },
       }),
     );
   }

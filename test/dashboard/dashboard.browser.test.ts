@@ -147,7 +147,7 @@ afterAll(async () => {
 
 describe('the dashboard in Chromium', () => {
   it('follows an outage and a recovery, with the critical banner, and never leaves the service', async () => {
-    const traffic = new Traffic(service.baseUrl, 80_000);
+    const traffic = new Traffic(service.baseUrl, 120_000);
     try {
       await page.goto(`${service.baseUrl}/dashboard`);
       await expect.poll(() => tile('redis_cache').getAttribute('data-state')).toBe('closed');
@@ -164,6 +164,29 @@ describe('the dashboard in Chromium', () => {
       await page.waitForTimeout(4_000);
       expect(await page.locator('#critical-banner').count()).toBe(0);
       expect(await page.locator('#bb-summary').textContent()).toContain('Healthy');
+      // The compact overview comes first: one row per breaker.
+      const overviewRow = page.locator('#bb-overview-body tr[data-breaker="redis_cache"]');
+      expect(await overviewRow.getAttribute('data-state')).toBe('closed');
+      expect(await overviewRow.locator('td').nth(2).textContent()).toMatch(/\/s$/);
+      expect(await page.locator('#bb-overview-body tr').count()).toBe(2);
+
+      // Nobody watches for a while (longer than a sample may span): after the reload the
+      // history is still there (kept server-side) and the unwatched span is drawn as a gap.
+      await page.goto('about:blank');
+      await new Promise((r) => setTimeout(r, 7_000));
+      await page.goto(`${service.baseUrl}/dashboard`);
+      const spark = tile('redis_cache').locator('.spark');
+      await expect
+        .poll(() => spark.locator('.gap').count(), { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      // The line stops before the gap and starts again after it: two runs, not one joined line.
+      expect(
+        await spark.locator('polyline[data-outcome="success"]').count(),
+      ).toBeGreaterThanOrEqual(2);
+      // The y-axis covers every number beside the chart.
+      const top = Number.parseFloat((await tile('redis_cache').locator('.y-top').textContent())!);
+      const shown = await tile('redis_cache').locator('.rate .num').allTextContents();
+      for (const value of shown) if (value !== '—') expect(Number(value)).toBeLessThanOrEqual(top);
 
       // Redis outage: the proxy swallows everything, commands time out, the breaker opens.
       await proxy.setMode('blackhole');
@@ -185,6 +208,24 @@ describe('the dashboard in Chromium', () => {
         /^(Open|Half-open)$/,
       );
       expect(await page.title()).toMatch(/Critical circuit open/);
+      // Severity agrees everywhere: /health/ready is 503, the banner is up, the header is red
+      // "Critical", not amber "Degraded".
+      expect((await service.fetch('/health/ready')).status).toBe(503);
+      await expect
+        .poll(() => page.locator('#bb-summary').getAttribute('data-health'))
+        .toBe('critical');
+      expect(await page.locator('#bb-summary').textContent()).toMatch(
+        /^✕ Critical: .*embedding_service/,
+      );
+      // The last error, with its time, in the tile and in the overview.
+      await expect
+        .poll(() => tile('embedding_service').locator('.last-error-text').textContent())
+        .toMatch(/could not be loaded.*\(\d\d:\d\d:\d\d, \d+ s ago\)/);
+      expect(
+        await page
+          .locator('#bb-overview-body tr[data-breaker="redis_cache"] .ov-error')
+          .textContent(),
+      ).toMatch(/timed out|timeout|Connection|Stream/i);
       traffic.embeddingKinds = ['code', 'text'];
 
       // The outage screenshot: both tiles open and the banner up (retry if a probe was caught).
@@ -221,6 +262,17 @@ describe('the dashboard in Chromium', () => {
         .allTextContents();
       expect(redisTransitions.join('\n')).toMatch(/Half-open →\s+to ✓ Closed/);
       // Healthy again: the screenshot shows the recovered state with the outage in the timeline.
+      // An operator disables the breaker and resets it: both show in its timeline.
+      for (const action of ['disable', 'reset']) {
+        const res = await service.fetch(`/admin/circuit-breakers/redis_cache/${action}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
+        expect(res.status).toBe(200);
+      }
+      await expect
+        .poll(() => tile('redis_cache').locator('.transitions li.admin-action').count())
+        .toBe(2);
       await page.waitForTimeout(6_000);
       expect(await page.locator('#bb-summary').textContent()).toContain('Healthy');
       await screenshot('dashboard-healthy.png');
@@ -241,5 +293,5 @@ describe('the dashboard in Chromium', () => {
     const origin = `${service.baseUrl}/`;
     expect(requests.filter((url) => !url.startsWith(origin))).toEqual([]);
     expect(pageErrors).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });

@@ -9,7 +9,7 @@ import {
 } from 'breakerbox';
 import { histogramDelta, type DashboardData } from '../../src/http/dashboard/data.js';
 import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
-import { CLIENT_SCRIPT } from '../../src/http/dashboard/client.js';
+import { clientScript } from '../../src/http/dashboard/client-bundle.js';
 import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
 import { BreakerTelemetry } from 'breakerbox';
 
@@ -104,7 +104,10 @@ describe('GET /dashboard', () => {
     expect(again.headers.get('content-security-policy')).not.toBe(csp);
   });
 
-  it('ships a client script that parses', () => {
+  it('ships the compiled TypeScript client, a script that parses', () => {
+    const CLIENT_SCRIPT = clientScript();
+    expect(CLIENT_SCRIPT).not.toContain('is not built');
+    expect(CLIENT_SCRIPT).toContain('bb-overview-body');
     expect(() => new Function(CLIENT_SCRIPT)).not.toThrow();
     expect(CLIENT_SCRIPT).not.toContain('innerHTML');
     expect(CLIENT_SCRIPT).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);

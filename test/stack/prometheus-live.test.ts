@@ -152,7 +152,7 @@ describe('the real Prometheus against the real service', () => {
   it('knows every query of the stack', () => {
     expect(queries.filter((q) => q.kind === 'dashboard').length).toBeGreaterThan(5);
     expect(queries.filter((q) => q.kind === 'recording').length).toBeGreaterThan(3);
-    expect(queries.filter((q) => q.kind === 'alert').length).toBe(4);
+    expect(queries.filter((q) => q.kind === 'alert').length).toBe(5);
   });
 
   it('scrapes the service job', async () => {
@@ -169,6 +169,24 @@ describe('the real Prometheus against the real service', () => {
         failures.push(`${q.kind} ${q.name}: no data for ${q.promql}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  it('scrapes the HTTP histogram by route template (never a raw key) and the runtime metrics', async () => {
+    const routes = await query(
+      'count by (http_route) (http_server_request_duration_seconds_count)',
+    );
+    const names = routes.data!.result.map((r) => r.metric.http_route);
+    expect(names).toContain('/v1/cache/:key');
+    expect(names).toContain('/v1/embeddings');
+    for (const name of names) expect(name).not.toMatch(/\/(k|miss|absent)$/);
+    for (const metric of ['nodejs_eventloop_delay_p99', 'v8js_memory_heap_used']) {
+      expect((await query(metric)).data!.result.length, metric).toBeGreaterThan(0);
+    }
+    // The 503s of the open embedding_service are in the recorded 5xx ratio.
+    const ratio = await query(
+      'job:http_server_requests_errors:ratio_rate1m{http_route="/v1/embeddings"}',
+    );
+    expect(Number(ratio.data!.result[0]?.value[1])).toBeGreaterThan(0);
   });
 
   it('evaluates every alert expression without error', async () => {

@@ -108,11 +108,12 @@ describe('scrape config', () => {
 });
 
 describe('alert rules', () => {
-  it('are the four the stack promises', () => {
+  it('are the five the stack promises', () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual([
       'CircuitHighRejectionRate',
       'CriticalCircuitOpen',
       'CriticalCircuitOpenedBriefly',
+      'HighHttp5xxRatio',
       'NonCriticalCircuitOpenTooLong',
     ]);
   });

@@ -16,7 +16,12 @@ import {
   type BreakerMode,
   type HistogramSnapshot,
 } from 'breakerbox';
-import type { TransitionHistory, TransitionRecord } from './transition-history.js';
+import type {
+  AdminActionRecord,
+  LastFailure,
+  TransitionHistory,
+  TransitionRecord,
+} from './transition-history.js';
 import type { BreakerTelemetry } from 'breakerbox';
 
 /** Outcomes whose durations the dashboard compares. */
@@ -45,6 +50,14 @@ export interface BreakerView {
   last_failure_time: string | null;
   failure_count: number;
   opened_count: number;
+  /** The error that last counted as a failure (`metrics().last_failure`), or null. */
+  last_failure: LastFailure | null;
+  /** The failure-rate policy's window against its threshold, when one is configured. */
+  failure_rate: RateAgainstThreshold | null;
+  /** The slow-call policy's window against its threshold, when the engine reports one. */
+  slow_call_rate: RateAgainstThreshold | null;
+  /** Rejected / all calls over the headline rate's seconds (null until two samples exist). */
+  rejection_share: number | null;
   config: {
     failure_threshold: number | null;
     recovery_timeout: number;
@@ -56,8 +69,11 @@ export interface BreakerView {
     /** Calls per second by outcome over the last `seconds` (null until two samples exist). */
     current: Counts | null;
     seconds: number | null;
-    /** One point per sample interval, oldest first: t = wall-clock ms at the interval's end. */
-    series: Array<{ t: number } & Counts>;
+    /**
+     * One point per sample interval, oldest first: the rate between wall-clock ms `from` and
+     * `t`. Where one point's `from` is not the previous point's `t`, nobody was sampling: a gap.
+     */
+    series: Array<{ from: number; t: number } & Counts>;
   };
   latency: {
     /**
@@ -72,8 +88,38 @@ export interface BreakerView {
   log: { emitted: number; suppressed: number; noise_reduction: number | null };
 }
 
+export interface RateAgainstThreshold {
+  /** 0..1 over the window. */
+  rate: number;
+  calls: number;
+  /** Opens at or above this (0..1). */
+  threshold: number;
+  minimum_calls: number | null;
+  window: string | null;
+}
+
+/** One dependency as /health reports it. */
+export interface DependencyView {
+  status: string;
+  reason: string;
+}
+
+/**
+ * One severity for the whole page, the same rule as /health and /health/ready: `critical`
+ * while a critical circuit is open (/health/ready answers 503), `degraded` while any breaker is
+ * not closed or a dependency is known to be down, else `healthy`.
+ */
+export type Severity = 'healthy' | 'degraded' | 'critical';
+
 export interface DashboardData {
   generated_at: string;
+  severity: Severity;
+  /** What /health says about each dependency. */
+  dependencies: Record<string, DependencyView>;
+  /** Operator actions through the admin API, oldest first. */
+  admin_actions: AdminActionRecord[];
+  /** How far back the series and timeline reach, seconds. */
+  history_seconds: number;
   /** When this feed started (roughly the service start), ISO. */
   started_at: string;
   critical_open: string[];
@@ -92,7 +138,9 @@ export interface DashboardDataOptions {
   wallClock?: () => number;
   /** Latency window, seconds (default 60). */
   latencyWindowSeconds?: number;
-  /** How much rate history to keep, seconds (default 120). */
+  /** /health's dependency entries (status and reason), for the page's severity. */
+  dependencies?: () => Record<string, unknown>;
+  /** How much rate history to keep, seconds (default 300). */
   historySeconds?: number;
   /** Seconds the headline rate averages over (default 5). */
   rateSeconds?: number;
@@ -112,7 +160,8 @@ interface Sample {
 }
 
 const MAX_SAMPLES = 1_000;
-const MAX_POINT_SPAN_MS = 10_000;
+/** Consecutive samples further apart than this are a gap (nobody polled), not one long point. */
+export const MAX_POINT_SPAN_MS = 5_000;
 
 export class DashboardFeed {
   private readonly samples: Sample[] = [];
@@ -128,7 +177,7 @@ export class DashboardFeed {
     this.clock = options.clock ?? performance;
     this.wallClock = options.wallClock ?? Date.now;
     this.windowMs = (options.latencyWindowSeconds ?? 60) * 1000;
-    this.historyMs = (options.historySeconds ?? 120) * 1000;
+    this.historyMs = (options.historySeconds ?? 300) * 1000;
     this.rateMs = (options.rateSeconds ?? 5) * 1000;
     this.minIntervalMs = options.minSampleIntervalMs ?? 900;
     this.startedAt = new Date(this.wallClock()).toISOString();
@@ -143,11 +192,30 @@ export class DashboardFeed {
     for (const breaker of breakers) current.breakers.set(breaker.name, sampleOf(breaker));
     this.remember(current);
 
+    const criticalOpen = this.options.registry.criticalOpen();
+    const views = breakers.map((b) => this.view(b, current));
+    const dependencies: Record<string, DependencyView> = {};
+    for (const [name, entry] of Object.entries(this.options.dependencies?.() ?? {})) {
+      const e = entry as { status?: unknown; reason?: unknown } | null;
+      if (typeof e?.status === 'string')
+        dependencies[name] = { status: e.status, reason: String(e.reason ?? '') };
+    }
+    const severity: Severity =
+      criticalOpen.length > 0
+        ? 'critical'
+        : views.some((v) => v.state !== 'closed') ||
+            Object.values(dependencies).some((d) => d.status === 'down' || d.status === 'degraded')
+          ? 'degraded'
+          : 'healthy';
     return {
       generated_at: new Date(wall).toISOString(),
+      severity,
+      dependencies,
+      admin_actions: this.options.history.adminActions(),
+      history_seconds: this.historyMs / 1000,
       started_at: this.startedAt,
-      critical_open: this.options.registry.criticalOpen(),
-      breakers: breakers.map((b) => this.view(b, current)),
+      critical_open: criticalOpen,
+      breakers: views,
       transitions: this.options.history.list(),
     };
   }
@@ -183,6 +251,12 @@ export class DashboardFeed {
 
   private view(breaker: CircuitBreaker, current: Sample): BreakerView {
     const m = breaker.metrics();
+    // Fields a newer engine adds (last_failure, slow-call rate): read when present.
+    const extra = m as {
+      last_failure?: LastFailure | null;
+      slow_call_rate?: { rate: number; calls: number } | null;
+      config: { slow_call?: { rate_threshold: number; minimum_calls?: number } | null };
+    };
     const now = current.breakers.get(breaker.name)!;
     const log = this.options.telemetry.logCounts(breaker);
     const logTotal = log.emitted + log.suppressed;
@@ -201,7 +275,11 @@ export class DashboardFeed {
       const b = s.breakers.get(breaker.name);
       // A gap (nobody polled for a while) is left out rather than averaged over.
       if (a === undefined || b === undefined || s.at - previous.at > MAX_POINT_SPAN_MS) continue;
-      series.push({ t: s.wall, ...rates(a.calls, b.calls, s.at - previous.at) });
+      series.push({
+        from: previous.wall,
+        t: s.wall,
+        ...rates(a.calls, b.calls, s.at - previous.at),
+      });
     }
 
     // Latency over the window once samples cover all of it; until then, since start.
@@ -212,8 +290,39 @@ export class DashboardFeed {
         ? lifetime
         : latencyStats(now.durations, windowBase.breakers.get(breaker.name)!.durations);
 
+    const currentRates =
+      rateBase === undefined
+        ? null
+        : rates(rateBase.breakers.get(breaker.name)!.calls, now.calls, current.at - rateBase.at);
+    const totalRate =
+      currentRates === null ? 0 : CALL_OUTCOMES.reduce((sum, o) => sum + currentRates[o], 0);
+    const rateConfig = m.config.failure_rate;
+    const slowConfig = extra.config.slow_call;
     return {
       name: breaker.name,
+      last_failure: extra.last_failure ?? this.options.history.lastFailure(breaker.name),
+      failure_rate:
+        m.failure_rate === null || rateConfig === null
+          ? null
+          : {
+              rate: m.failure_rate.rate,
+              calls: m.failure_rate.calls,
+              threshold: rateConfig.threshold,
+              minimum_calls: rateConfig.minimum_calls,
+              window: rateConfig.window,
+            },
+      slow_call_rate:
+        extra.slow_call_rate == null || slowConfig == null
+          ? null
+          : {
+              rate: extra.slow_call_rate.rate,
+              calls: extra.slow_call_rate.calls,
+              threshold: slowConfig.rate_threshold,
+              minimum_calls: slowConfig.minimum_calls ?? null,
+              window: rateConfig?.window ?? null,
+            },
+      rejection_share:
+        currentRates === null || totalRate === 0 ? null : currentRates.rejected / totalRate,
       state: m.state,
       mode: m.mode,
       critical: m.critical,
@@ -230,14 +339,7 @@ export class DashboardFeed {
       },
       calls: { ...now.calls },
       rates: {
-        current:
-          rateBase === undefined
-            ? null
-            : rates(
-                rateBase.breakers.get(breaker.name)!.calls,
-                now.calls,
-                current.at - rateBase.at,
-              ),
+        current: currentRates,
         seconds: rateBase === undefined ? null : round((current.at - rateBase.at) / 1000, 3),
         series,
       },

@@ -1,7 +1,7 @@
 // The dashboard's HTML shell: inline CSS and script (nonce'd under a strict CSP), no external
 // assets, so the page works offline and cannot fetch anything but the service itself.
 
-import { CLIENT_SCRIPT } from './client.js';
+import { clientScript } from './client-bundle.js';
 
 export interface PageOptions {
   /** CSP nonce for the inline style and script. */
@@ -51,6 +51,36 @@ h1 .sub { font-weight: 400; color: var(--muted); }
 .summary { margin: 0; font-weight: 600; }
 .summary[data-health="healthy"] { color: var(--ok); }
 .summary[data-health="degraded"] { color: var(--warn); }
+.summary[data-health="critical"] { color: var(--bad); }
+.deps { list-style: none; margin: 0 0 1rem; padding: 0; font-size: .9rem; }
+.deps:empty { display: none; }
+.deps li { padding: .35rem .7rem; border-left: .35rem solid var(--warn); background: var(--warn-bg); border-radius: .3rem; margin-top: .3rem; overflow-wrap: anywhere; }
+.deps li[data-status="down"] { border-left-color: var(--bad); background: var(--bad-bg); }
+.overview-wrap { overflow-x: auto; background: var(--panel); border: 1px solid var(--border); border-radius: .6rem; margin-bottom: 1rem; }
+table.overview { width: 100%; border-collapse: collapse; font-size: .9rem; }
+.overview th, .overview td { text-align: left; padding: .45rem .7rem; border-bottom: 1px solid var(--border); white-space: nowrap; }
+.overview thead th { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); }
+.overview tbody tr:last-child th, .overview tbody tr:last-child td { border-bottom: 0; }
+.overview .num { text-align: right; font-variant-numeric: tabular-nums; }
+.overview th a { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.overview .ov-error { white-space: normal; max-width: 32rem; overflow-wrap: anywhere; color: var(--muted); }
+.overview tr[data-state="open"] { background: var(--bad-bg); }
+.overview tr[data-state="half_open"] { background: var(--warn-bg); }
+.crit { color: var(--bad); }
+.last-error { margin: 0 0 .5rem; font-size: .9rem; overflow-wrap: anywhere; }
+.last-error .label { color: var(--muted); }
+.last-error[data-present="true"] .last-error-text { color: var(--bad); }
+.admin { color: var(--accent); font-weight: 600; }
+.tick-admin { stroke: var(--accent); stroke-width: 3; }
+.plot { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: .3rem; }
+.y-axis { display: flex; flex-direction: column; justify-content: space-between; font-size: .7rem; color: var(--muted); text-align: right; font-variant-numeric: tabular-nums; height: 4.5rem; }
+.x-axis { padding-left: 2.2rem; }
+.gridline { stroke: var(--border); stroke-width: 1; stroke-dasharray: 3 3; vector-effect: non-scaling-stroke; }
+.gap { fill: url(#bb-pat-gap); }
+.pat-gap-bg { fill: var(--bg); }
+.pat-gap-fg { stroke: var(--neutral); stroke-width: 1.5; opacity: .45; }
+.threshold-mark { position: absolute; top: -2px; bottom: -2px; width: 3px; background: var(--fg); }
+.meter .bar-track { overflow: visible; }
 .status { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; color: var(--muted); font-size: .9rem; }
 body[data-connection="lost"] #bb-conn { color: var(--bad); font-weight: 600; }
 button {
@@ -213,6 +243,16 @@ export function renderPage(options: PageOptions): string {
 </header>
 <div id="bb-alerts" class="alerts" aria-live="assertive" aria-atomic="true"></div>
 <main id="bb-main" tabindex="-1">
+  <ul id="bb-deps" class="deps" aria-label="Dependencies known to be down"></ul>
+  <h2 class="visually-hidden">Overview</h2>
+  <div class="overview-wrap">
+    <table id="bb-overview" class="overview">
+      <caption class="visually-hidden">One row per circuit breaker; details below</caption>
+      <thead><tr><th scope="col">Breaker</th><th scope="col">State</th><th scope="col" class="num">In state</th><th scope="col" class="num">Calls</th><th scope="col" class="num">Rejected</th><th scope="col">Last error</th></tr></thead>
+      <tbody id="bb-overview-body"></tbody>
+    </table>
+  </div>
+  <h2 class="visually-hidden">Details</h2>
   <div id="bb-tiles" class="tiles"></div>
   <noscript><p>This dashboard needs JavaScript. The same data is at <a href="${data}">${data}</a> and <a href="${health}">${health}</a>.</p></noscript>
 </main>
@@ -222,6 +262,7 @@ export function renderPage(options: PageOptions): string {
     <li>States: ✓ Closed (calls go through) · ◐ Half-open (probe calls test recovery) · ✕ Open (calls fail fast). ★ Critical: while open, <a href="${health}/ready">${health}/ready</a> answers 503.</li>
     <li>Updates every second from <a href="${data}">${data}</a>. Rates are deltas of the lifetime call counters; latency percentiles come from bucket deltas of the duration histograms over the last minute.</li>
     <li>Log-noise reduction = suppressed / (suppressed + emitted) log events: failures and rejections are counted, not logged one by one.</li>
+    <li>The header's severity is /health's: Critical (red) while a critical circuit is open and /health/ready answers 503; Degraded (amber) while a breaker is not closed or a dependency is known to be down. The service keeps the last minutes of samples, transitions and admin actions, so a reload loses nothing; hatched spans in a chart had no samples.</li>
   </ul>
 </footer>
 <svg class="defs" aria-hidden="true" focusable="false" width="0" height="0">
@@ -230,6 +271,10 @@ export function renderPage(options: PageOptions): string {
       <rect class="pat-open-bg" width="8" height="8"></rect>
       <rect class="pat-open-fg" width="2.5" height="8"></rect>
     </pattern>
+    <pattern id="bb-pat-gap" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+      <rect class="pat-gap-bg" width="8" height="8"></rect>
+      <line class="pat-gap-fg" x1="0" y1="0" x2="0" y2="8"></line>
+    </pattern>
     <pattern id="bb-pat-half" width="6" height="6" patternUnits="userSpaceOnUse">
       <rect class="pat-half-bg" width="6" height="6"></rect>
       <circle class="pat-half-fg" cx="3" cy="3" r="1.3"></circle>
@@ -237,7 +282,7 @@ export function renderPage(options: PageOptions): string {
   </defs>
 </svg>
 <script type="application/json" id="bb-config">${config}</script>
-<script nonce="${nonce}">${CLIENT_SCRIPT}</script>
+<script nonce="${nonce}">${clientScript().replace(/<\/script/gi, '<\\/script')}</script>
 </body>
 </html>
 `;

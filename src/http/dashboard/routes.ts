@@ -10,6 +10,8 @@ export interface DashboardDeps {
   registry: BreakerRegistry;
   history: TransitionHistory;
   telemetry: BreakerTelemetry;
+  /** /health's dependency entries, so the page's severity agrees with /health. */
+  dependencies?: () => Record<string, unknown>;
   /** How often the page polls the feed, ms (default 1000). */
   pollMs?: number;
   /** Monotonic ms for rates and windows (default performance.now); tests inject one. */
@@ -34,6 +36,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     registry: deps.registry,
     history: deps.history,
     telemetry: deps.telemetry,
+    ...(deps.dependencies === undefined ? {} : { dependencies: deps.dependencies }),
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     ...(deps.wallClock === undefined ? {} : { wallClock: deps.wallClock }),
   });

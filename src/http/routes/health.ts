@@ -3,8 +3,17 @@ import type { BreakerRegistry } from 'breakerbox';
 
 export interface HealthDeps {
   registry: BreakerRegistry;
-  /** Extra, credential-free facts about dependencies (e.g. Redis connection state). */
+  /**
+   * Credential-free facts about each dependency. An entry whose `status` is `down` or
+   * `degraded` makes `/health` degraded even while every breaker is closed.
+   */
   dependencies?: () => Record<string, unknown>;
+}
+
+/** A dependency entry that says it is known to be down or degraded. */
+function knownBad(entry: unknown): boolean {
+  const status = (entry as { status?: unknown } | null)?.status;
+  return status === 'down' || status === 'degraded';
 }
 
 /** `/health` (overall), `/health/live` (the process serves), `/health/ready` (no critical circuit open). */
@@ -13,13 +22,16 @@ export function healthRoutes({ registry, dependencies }: HealthDeps): Hono {
 
   app.get('/', (c) => {
     const circuitBreakers = registry.snapshot();
-    const degraded = Object.values(circuitBreakers).some((b) => b.state !== 'closed');
+    const deps = dependencies?.();
+    const degraded =
+      Object.values(circuitBreakers).some((b) => b.state !== 'closed') ||
+      (deps !== undefined && Object.values(deps).some(knownBad));
     return c.json({
       status: degraded ? 'degraded' : 'healthy',
       timestamp: new Date().toISOString(),
       circuit_breakers: circuitBreakers,
       critical_circuits_open: registry.criticalOpen(),
-      ...(dependencies === undefined ? {} : { dependencies: dependencies() }),
+      ...(deps === undefined ? {} : { dependencies: deps }),
     });
   });
 
