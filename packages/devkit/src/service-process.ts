@@ -66,6 +66,9 @@ export class ServiceProcess {
         OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
         OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
         LOG_LEVEL: 'info',
+        // Tests decide when models load (most run without any); a test of the start-up
+        // warm-up sets it back to true.
+        EMBEDDING_WARM_UP: 'false',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

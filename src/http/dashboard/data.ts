@@ -251,12 +251,6 @@ export class DashboardFeed {
 
   private view(breaker: CircuitBreaker, current: Sample): BreakerView {
     const m = breaker.metrics();
-    // Fields a newer engine adds (last_failure, slow-call rate): read when present.
-    const extra = m as {
-      last_failure?: LastFailure | null;
-      slow_call_rate?: { rate: number; calls: number } | null;
-      config: { slow_call?: { rate_threshold: number; minimum_calls?: number } | null };
-    };
     const now = current.breakers.get(breaker.name)!;
     const log = this.options.telemetry.logCounts(breaker);
     const logTotal = log.emitted + log.suppressed;
@@ -297,10 +291,10 @@ export class DashboardFeed {
     const totalRate =
       currentRates === null ? 0 : CALL_OUTCOMES.reduce((sum, o) => sum + currentRates[o], 0);
     const rateConfig = m.config.failure_rate;
-    const slowConfig = extra.config.slow_call;
+    const slowConfig = m.config.slow_call;
     return {
       name: breaker.name,
-      last_failure: extra.last_failure ?? this.options.history.lastFailure(breaker.name),
+      last_failure: m.last_failure ?? this.options.history.lastFailure(breaker.name),
       failure_rate:
         m.failure_rate === null || rateConfig === null
           ? null
@@ -312,11 +306,11 @@ export class DashboardFeed {
               window: rateConfig.window,
             },
       slow_call_rate:
-        extra.slow_call_rate == null || slowConfig == null
+        m.slow_call_rate == null || slowConfig == null
           ? null
           : {
-              rate: extra.slow_call_rate.rate,
-              calls: extra.slow_call_rate.calls,
+              rate: m.slow_call_rate.rate,
+              calls: m.slow_call_rate.calls,
               threshold: slowConfig.rate_threshold,
               minimum_calls: slowConfig.minimum_calls ?? null,
               window: rateConfig?.window ?? null,

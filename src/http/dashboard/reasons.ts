@@ -5,13 +5,16 @@ import type { TransitionReason } from 'breakerbox';
 export const REASON_LABELS: Record<TransitionReason, string> = {
   failure_threshold: 'failure threshold reached',
   failure_rate: 'failure rate over the limit',
+  slow_call_rate: 'slow-call rate over the limit',
   recovery_timeout: 'recovery timeout elapsed, probing',
   probe_success: 'probe succeeded',
   probe_failure: 'probe failed',
+  probe_slow: 'probe was too slow',
   half_open_timeout: 'probe took too long',
   manual_reset: 'reset by an operator',
   manual_open: 'forced open by an operator',
   manual_disable: 'disabled by an operator',
+  restored: 'restored from an exported state',
 };
 
 /** A reason's words; an unknown reason (a newer engine) is shown as it is. */
