@@ -376,6 +376,53 @@ describe('a fleet of three replicas on one Redis', () => {
     await allServing();
   }, 60_000);
 
+  it('ghost write: a slow write on A that answered l2:false never lands over a newer one from B', async () => {
+    const d = direct();
+    await request(0, 'PUT', 'ghost:k', { value: { w: 'v0' } });
+    await proxies[0]!.setMode('delay', { delayMs: 400 }); // past the 200 ms command timeout
+    const slow = await request(0, 'PUT', 'ghost:k', { value: { w: 'slow-from-a' } });
+    expect(slow?.body.stored).toEqual({ l1: true, l2: false });
+    const newer = await request(1, 'PUT', 'ghost:k', { value: { w: 'newer-from-b' } });
+    expect(newer?.body.stored).toEqual({ l1: true, l2: true });
+    await sleep(600); // the delayed SET reaches Redis now, after its deadline
+    await proxies[0]!.setMode('pass');
+    await allServing();
+    await sleep(1_500); // A's journal replay (conditional: it keeps B's newer write)
+    expect((await d.get('bb:v1:ghost:k'))?.replace(/^1\|\d+\|\d+\|/, '')).toBe(
+      '{"w":"newer-from-b"}',
+    );
+    for (let i = 0; i < REPLICAS; i++) {
+      expect((await request(i, 'GET', 'ghost:k'))?.body.value).toEqual({ w: 'newer-from-b' });
+    }
+    d.disconnect();
+  }, 30_000);
+
+  it('20,000 DELETEs on a partitioned replica leave unrelated keys served everywhere', async () => {
+    const d = direct();
+    const unrelated = Array.from({ length: 20 }, (_, i) => `mass:keep${i}`);
+    for (const k of unrelated) await request(0, 'PUT', k, { value: { w: k }, ttl_seconds: 600 });
+    await proxies[2]!.setMode('blackhole');
+    let sent = 0;
+    let ok = 0;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = w; i < 20_000; i += 50) {
+        sent++;
+        const r = await request(2, 'DELETE', `mass:gone${i}`);
+        if (r?.status === 200) ok++;
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, (_, w) => worker(w)));
+    expect(sent).toBe(20_000);
+    expect(ok).toBe(20_000); // all journaled (the default bound is 50 000)
+    await proxies[2]!.setMode('pass');
+    await allServing();
+    for (let i = 0; i < REPLICAS; i++) {
+      for (const k of unrelated) expect((await request(i, 'GET', k))?.body.value).toEqual({ w: k });
+    }
+    expect(await d.exists(...unrelated.map((k) => `bb:v1:${k}`))).toBe(unrelated.length);
+    d.disconnect();
+  }, 90_000);
+
   it('one replica SIGKILLed with a non-empty journal: replayed within 10 s of its restart', async () => {
     const d = direct();
     // Values the partitioned replica will delete.
