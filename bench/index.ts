@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CacheGetResult } from './cache-get.js';
 import type { HeapResult, HeapSubject } from './heap.js';
 import type { MicroCase, MicroResult } from './micro.js';
 
@@ -79,6 +80,8 @@ for (const subject of heapSubjects) {
   console.error(`heap: ${subject}, ${heapCalls.toLocaleString('en-US')} calls...`);
   heap.push(child<HeapResult>('heap', ['--subject', subject, '--calls', String(heapCalls)]));
 }
+// Cache GET through the service against a bare ioredis GET on the same redis-server.
+const cacheGet = child<CacheGetResult>('cache-get', quick ? ['--quick'] : []);
 rmSync(work, { recursive: true, force: true });
 
 const lookup =
@@ -210,6 +213,19 @@ const targets: string[][] = [
     pass(sdkHeap.growthMiB < 1),
   ],
 ];
+const bareGet = cacheGet.cases[0]!.nsPerOp;
+console.log('\n## cache GET vs bare ioredis GET (issue #12)\n');
+console.log(
+  table(
+    ['case', 'µs/op', 'vs bare ioredis GET'],
+    cacheGet.cases.map((c) => [c.name, (c.nsPerOp / 1000).toFixed(1), x(c.nsPerOp / bareGet)]),
+    ['l', 'r', 'r'],
+  ),
+);
+console.log(
+  'Sequential awaited calls, median of 5 rounds; one private redis-server on loopback. L2 hit: an L1 miss, then one plain GET.',
+);
+
 console.log('\n## targets (issues #2 and #8)\n');
 console.log(table(['target', 'measured', 'goal', ''], targets, ['l', 'r', 'l', 'l']));
 console.log(

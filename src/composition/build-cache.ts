@@ -1,11 +1,21 @@
-import type { Tracer } from '@opentelemetry/api';
+import { ValueType, type Meter, type Tracer } from '@opentelemetry/api';
 import type { CircuitBreaker } from 'breakerbox';
 import type { Redis } from 'ioredis';
 import { REDIS_BREAKER, type Config } from '../config/config.js';
 import { CascadeCache, type LookupResult } from '../dependencies/cache/cascade-cache.js';
+import { InvalidationJournal } from '../dependencies/cache/journal.js';
 import { L1Cache, type L1CacheOptions } from '../dependencies/cache/l1-cache.js';
-import { createRedisClient, type RedisClientOptions } from '../dependencies/cache/redis-client.js';
+import {
+  closeRedisClient,
+  createRedisClient,
+  type RedisClientOptions,
+} from '../dependencies/cache/redis-client.js';
 import { RedisStore, type RedisStoreOptions } from '../dependencies/cache/redis-store.js';
+import {
+  InvalidationTracker,
+  type TrackerEvent,
+  type TrackerOptions,
+} from '../dependencies/cache/tracking.js';
 import type { BreakerFactory } from './service-breakers.js';
 
 /** The `redis_cache` failure-rate policy (README, "Circuit breakers"). */
@@ -15,28 +25,54 @@ export const REDIS_FAILURE_RATE = {
   window: { type: 'time', durationMs: 30_000, buckets: 10 },
 } as const;
 
+/** A small read-only summary of the cache's state (for health and dashboards). */
+export interface CacheStatus {
+  /** CLIENT TRACKING is on for the current connections. */
+  tracking: boolean;
+  /** L1 copies are provably coherent with Redis right now. */
+  coherent: boolean;
+  sinceCoherentMs: number | null;
+  /** Invalidations journaled on disk, not yet applied to Redis. */
+  journalSize: number;
+  journalMaxEntries: number;
+  journalDir: string;
+}
+
 export interface BuiltCache {
   cache: CascadeCache;
   store: RedisStore;
   l1: L1Cache;
   client: Redis;
+  /** The connection that receives `__redis__:invalidate`. */
+  subscriber: Redis;
+  tracker: InvalidationTracker;
+  journal: InvalidationJournal;
   breaker: CircuitBreaker;
   /** The Redis client's last connection event: connecting, ready, reconnecting, ... */
   connection(): string;
+  status(): CacheStatus;
 }
 
 export interface BuildCacheOptions {
   breakers: BreakerFactory;
   tracer?: Tracer;
+  /** Cache metrics are registered on it (created here, like `breakerbox.cache.lookups`). */
+  meter?: Meter;
   /** Client settings tests tune (reconnect pacing, socket timeout); never needed in production. */
   redisClient?: Partial<RedisClientOptions>;
   /** L1 and L2 settings that have no environment variable (tests shrink them). */
   l1?: Partial<L1CacheOptions>;
-  store?: Partial<Omit<RedisStoreOptions, 'client' | 'breaker'>>;
+  store?: Partial<Omit<RedisStoreOptions, 'client' | 'breaker' | 'journal'>>;
+  tracking?: Partial<Pick<TrackerOptions, 'pingIntervalMs' | 'freshWindowMs' | 'fallbackMaxMs'>>;
   onLookup?: (result: LookupResult) => void;
+  onTrackingEvent?: (event: TrackerEvent) => void;
 }
 
-/** L1 in front of Redis, every Redis command one call through the `redis_cache` breaker. */
+/**
+ * L1 in front of Redis, every Redis command of a request one call through the `redis_cache`
+ * breaker; L1 kept coherent by CLIENT TRACKING (a second connection receives invalidations);
+ * unconfirmed invalidations journaled under CACHE_JOURNAL_DIR and replayed in the background.
+ */
 export function buildCache(
   config: Pick<Config, 'redis' | 'cache'>,
   options: BuildCacheOptions,
@@ -49,18 +85,31 @@ export function buildCache(
     failureRate: REDIS_FAILURE_RATE,
   });
   let connection = 'connecting';
-  const client = createRedisClient({
+  const clientOptions: RedisClientOptions = {
     url: config.redis.url,
     commandTimeoutMs: config.redis.commandTimeoutMs,
     ...options.redisClient,
+  };
+  const client = createRedisClient({
+    ...clientOptions,
     onEvent: (event) => {
       connection = event.type;
       options.redisClient?.onEvent?.(event);
     },
   });
+  const subscriber = createRedisClient({
+    ...clientOptions,
+    ioredis: { ...clientOptions.ioredis, autoResubscribe: false },
+  });
+  const journal = new InvalidationJournal({
+    dir: config.cache.journalDir,
+    maxEntries: config.cache.journalMaxEntries,
+  });
   const store = new RedisStore({
     client,
     breaker,
+    journal,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
     ownsClient: true,
     ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
     ...options.store,
@@ -68,7 +117,101 @@ export function buildCache(
   const l1 = new L1Cache({
     maxEntries: config.cache.l1MaxEntries,
     maxBytes: config.cache.l1MaxBytes,
+    ...options.l1,
   });
-  const cache = new CascadeCache({ l1, l2: store, onLookup: options.onLookup });
-  return { cache, store, l1, client, breaker, connection: () => connection };
+  const cache = new CascadeCache({
+    l1,
+    l2: store,
+    l1MaxTtlMs: config.cache.l1MaxTtlMs,
+    onLookup: options.onLookup,
+    // The tracker and its connection close with the cache.
+    onClose: async () => {
+      tracker.close();
+      await closeRedisClient(subscriber);
+    },
+  });
+  const tracker = new InvalidationTracker({
+    data: client,
+    subscriber,
+    namespace: store.namespace,
+    listener: cache,
+    ...options.tracking,
+    ...(options.onTrackingEvent === undefined ? {} : { onEvent: options.onTrackingEvent }),
+  });
+  cache.setCoherence(tracker);
+
+  const status = (): CacheStatus => {
+    const t = tracker.status();
+    return {
+      tracking: t.tracking,
+      coherent: t.coherent,
+      sinceCoherentMs: t.sinceCoherentMs,
+      journalSize: journal.size,
+      journalMaxEntries: journal.maxEntries,
+      journalDir: config.cache.journalDir,
+    };
+  };
+  if (options.meter !== undefined) registerCacheMetrics(options.meter, cache, journal, tracker);
+  return {
+    cache,
+    store,
+    l1,
+    client,
+    subscriber,
+    tracker,
+    journal,
+    breaker,
+    connection: () => connection,
+    status,
+  };
+}
+
+/** Coherence and journal metrics (observable: read when /metrics is scraped). */
+function registerCacheMetrics(
+  meter: Meter,
+  cache: CascadeCache,
+  journal: InvalidationJournal,
+  tracker: InvalidationTracker,
+): void {
+  const invalidations = meter.createObservableCounter('breakerbox.cache.l1.invalidations', {
+    description: 'Keys invalidated in L1 by Redis invalidation messages (CLIENT TRACKING)',
+    valueType: ValueType.INT,
+  });
+  const flushes = meter.createObservableCounter('breakerbox.cache.l1.flushes', {
+    description: 'Whole-L1 flushes, by cause: reconnect, redis_restart, flushall',
+    valueType: ValueType.INT,
+  });
+  const stale = meter.createObservableCounter('breakerbox.cache.l1.stale_served', {
+    description: 'L1 copies served as a marked fallback (x-cache-stale) while not coherent',
+    valueType: ValueType.INT,
+  });
+  const tracking = meter.createObservableGauge('breakerbox.cache.tracking', {
+    description: '1 while L1 is provably coherent with Redis (tracking on and recently proven)',
+    valueType: ValueType.INT,
+  });
+  const journalSize = meter.createObservableGauge('breakerbox.cache.journal.size', {
+    description: 'Invalidations journaled on local disk, not yet applied to Redis',
+    valueType: ValueType.INT,
+  });
+  const replays = meter.createObservableCounter('breakerbox.cache.journal.replays', {
+    description: 'Journaled invalidations applied to Redis by the background replay',
+    valueType: ValueType.INT,
+  });
+  const rejected = meter.createObservableCounter('breakerbox.cache.journal.rejected', {
+    description: 'Invalidations answered 503 because the journal was full',
+    valueType: ValueType.INT,
+  });
+  meter.addBatchObservableCallback(
+    (result) => {
+      const s = cache.stats();
+      result.observe(invalidations, s.invalidations);
+      for (const [cause, n] of Object.entries(s.flushes)) result.observe(flushes, n, { cause });
+      result.observe(stale, s.staleServed);
+      result.observe(tracking, tracker.coherent() ? 1 : 0);
+      result.observe(journalSize, journal.size);
+      result.observe(replays, journal.counters.replayed);
+      result.observe(rejected, journal.counters.rejected);
+    },
+    [invalidations, flushes, stale, tracking, journalSize, replays, rejected],
+  );
 }

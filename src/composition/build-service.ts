@@ -16,7 +16,7 @@ import { createApp } from '../http/app.js';
 import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { TransitionHistory } from '../http/dashboard/transition-history.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
-import { buildCache, type BuiltCache } from './build-cache.js';
+import { buildCache, type BuildCacheOptions, type BuiltCache } from './build-cache.js';
 import { registerBreakerGauges } from './breaker-gauges.js';
 import { embeddingsEntry, RedisHealth } from './dependency-health.js';
 import { listen } from './http-server.js';
@@ -34,6 +34,8 @@ export interface BuildServiceOptions {
   clock?: Clock;
   /** Redis client settings tests tune (reconnect pacing, socket timeout). */
   redisClient?: Partial<RedisClientOptions>;
+  /** Cache settings without an environment variable (tests tune tracking and replay pacing). */
+  cache?: Pick<BuildCacheOptions, 'tracking' | 'store' | 'l1'>;
 }
 
 /** The whole service, assembled but not listening. */
@@ -108,12 +110,24 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
   const cache = buildCache(config, {
     breakers,
     tracer: otel.tracer,
+    meter: otel.meter,
     redisClient: {
       ...options.redisClient,
       onEvent: (event) => {
         redisHealth.onClientEvent(event);
         options.redisClient?.onEvent?.(event);
       },
+    },
+    ...(options.cache ?? {}),
+    onTrackingEvent: (event) => {
+      if (event.type === 'tracking_on' && event.cause === 'redis_restart') {
+        logger.warn(
+          { event: 'redis_restarted', run_id: event.runId },
+          'Redis restarted (new run_id): L1 flushed',
+        );
+      } else if (event.type === 'tracking_off') {
+        logger.info({ event: 'cache_tracking_off', reason: event.reason }, 'cache tracking off');
+      }
     },
   });
   redisHealth.watch(cache.breaker);

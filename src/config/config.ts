@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
   parseClusterSeeds,
@@ -59,7 +60,15 @@ export interface Config {
      */
     cluster: ParsedClusterSeeds | undefined;
   };
-  cache: { l1MaxEntries: number; l1MaxBytes: number };
+  cache: {
+    l1MaxEntries: number;
+    l1MaxBytes: number;
+    /** Longest time a value stays in L1 (a backstop: tracking invalidates it). */
+    l1MaxTtlMs: number;
+    /** This replica's invalidation journal (CACHE_JOURNAL_DIR). */
+    journalDir: string;
+    journalMaxEntries: number;
+  };
   embedding: EmbeddingEnvConfig & { warmUp: boolean; breaker: BreakerSettings };
   criticalCircuits: string[];
   adminToken: string | undefined;
@@ -165,6 +174,10 @@ const schema = z.object({
   EMBEDDING_CIRCUIT_HALF_OPEN_CALLS: integer(1, 10_000).default(1),
   CACHE_L1_MAX_ENTRIES: integer(1, 100_000_000).default(10_000),
   CACHE_L1_MAX_BYTES: integer(1_024, 2 ** 40).default(64 * 1024 * 1024),
+  CACHE_L1_MAX_TTL: seconds(0.001).default(60),
+  // Default: <working directory>/.cache-journal/port-<PORT> (one directory per replica).
+  CACHE_JOURNAL_DIR: text.optional(),
+  CACHE_JOURNAL_MAX_ENTRIES: integer(1, 10_000_000).default(50_000),
   CRITICAL_CIRCUITS: text.default(EMBEDDING_BREAKER),
   ADMIN_TOKEN: text.optional(),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -187,6 +200,11 @@ const schema = z.object({
   OTEL_EXPORTER_PROMETHEUS_HOST: text.default('0.0.0.0'),
   OTEL_EXPORTER_PROMETHEUS_PORT: integer(0, 65_535).default(9464),
 });
+
+/** Where a replica keeps its invalidation journal unless CACHE_JOURNAL_DIR says otherwise. */
+export function defaultJournalDir(port: number): string {
+  return resolve(process.cwd(), '.cache-journal', `port-${port}`);
+}
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -244,7 +262,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cluster:
         e.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterSeeds(e.REDIS_CLUSTER_NODES),
     },
-    cache: { l1MaxEntries: e.CACHE_L1_MAX_ENTRIES, l1MaxBytes: e.CACHE_L1_MAX_BYTES },
+    cache: {
+      l1MaxEntries: e.CACHE_L1_MAX_ENTRIES,
+      l1MaxBytes: e.CACHE_L1_MAX_BYTES,
+      l1MaxTtlMs: e.CACHE_L1_MAX_TTL * 1000,
+      journalDir: resolve(e.CACHE_JOURNAL_DIR ?? defaultJournalDir(e.PORT)),
+      journalMaxEntries: e.CACHE_JOURNAL_MAX_ENTRIES,
+    },
     embedding: {
       ...embedding,
       warmUp: embeddingWarmUp,

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   BreakerRegistry,
@@ -34,7 +37,8 @@ export interface HarnessOptions {
   recoveryTimeoutMs?: number;
   commandTimeoutMs?: number;
   socketTimeoutMs?: number;
-  maxPendingInvalidations?: number;
+  /** CACHE_JOURNAL_MAX_ENTRIES. */
+  journalMaxEntries?: number;
   realClock?: boolean;
   /** Put credentials in the client's URL (the test Redis has no password: expect auth errors). */
   redisUrl?: string;
@@ -83,6 +87,10 @@ export class CacheHarness {
       REDIS_CIRCUIT_RECOVERY_TIMEOUT: String(recoveryTimeoutMs / 1000),
       REDIS_CIRCUIT_HALF_OPEN_CALLS: String(options.halfOpenMaxCalls ?? 1),
       CRITICAL_CIRCUITS: 'embedding_service',
+      CACHE_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'bb-journal-')),
+      ...(options.journalMaxEntries === undefined
+        ? {}
+        : { CACHE_JOURNAL_MAX_ENTRIES: String(options.journalMaxEntries) }),
     });
     const lookups: LookupResult[] = [];
     const built = buildCache(config, {
@@ -93,9 +101,6 @@ export class CacheHarness {
         reconnectMaxMs: 40,
       },
       ...(options.l1 === undefined ? {} : { l1: options.l1 }),
-      ...(options.maxPendingInvalidations === undefined
-        ? {}
-        : { store: { maxPendingInvalidations: options.maxPendingInvalidations } }),
       onLookup: (r) => lookups.push(r),
     });
     const { breaker, store, l1, cache, client } = built;
@@ -149,16 +154,28 @@ export class CacheHarness {
     }
   }
 
-  /** The raw value Redis holds for a cache key in generation 0 (or `generation`). */
-  rawValue(key: string, generation = 0): Promise<string | null> {
-    return this.direct((r) => r.get(this.store.redisKey(key, generation)));
+  /** The raw value Redis holds for a cache key (stamp included). */
+  rawValue(key: string): Promise<string | null> {
+    return this.direct((r) => r.get(this.store.redisKey(key)));
   }
 
-  /** How many EVALSHA commands redis-server executed since start or the last RESETSTAT. */
+  /** The JSON text Redis holds for a cache key (stamp stripped), or null. */
+  async storedJson(key: string): Promise<string | null> {
+    const raw = await this.rawValue(key);
+    return raw === null ? null : raw.replace(/^1\|\d+\|\d+\|/, '');
+  }
+
+  /**
+   * How many cache data commands (GET, DEL, EVALSHA, EVAL) redis-server executed since start
+   * or the last RESETSTAT. Tracking's own commands (PING, CLIENT, INFO, TIME) are not counted.
+   */
   async scriptCalls(): Promise<number> {
     const info = await this.direct((r) => r.info('commandstats'));
-    const m = /^cmdstat_evalsha:calls=(\d+)/m.exec(info);
-    return m === null ? 0 : Number(m[1]);
+    let total = 0;
+    for (const m of info.matchAll(/^cmdstat_(?:get|del|evalsha|eval):calls=(\d+)/gm)) {
+      total += Number(m[1]);
+    }
+    return total;
   }
 
   async resetRedisStats(): Promise<void> {

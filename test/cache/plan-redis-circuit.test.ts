@@ -60,18 +60,18 @@ describe('the redis_cache circuit against a real, failing Redis', () => {
     await h.openWithRefusedConnections(5);
     await h.proxy.setMode('pass');
     await h.waitReady();
-    h.proxy.resetCounters();
+    await h.resetRedisStats();
     expect(await h.cache.set('test_key', { data: 'test' })).toMatchObject({
       l1: true,
       l2: false,
       circuitOpen: true,
     });
-    expect(await h.cache.get('test_key')).toEqual({
+    // Redis never confirmed it: served from L1, marked as a fallback (x-cache-stale).
+    expect(await h.cache.get('test_key')).toMatchObject({
       entry: { value: { data: 'test' }, source: 'l1' },
-      circuitOpen: false,
-      l2: 'not_needed',
+      stale: true,
     });
-    expect(h.proxy.stats().bytesFromClients).toBe(0);
+    expect(await h.scriptCalls()).toBe(0); // no cache command reached Redis
     expect(h.lookups.at(-1)).toBe('l1');
   });
 
@@ -116,7 +116,7 @@ describe('the redis_cache circuit against a real, failing Redis', () => {
     await h.openWithRefusedConnections(5);
     await h.proxy.setMode('pass');
     await h.waitReady();
-    h.proxy.resetCounters();
+    await h.resetRedisStats();
     const started = performance.now();
     expect(await h.cache.delete('test_key')).toEqual({
       l1: true,
@@ -124,7 +124,9 @@ describe('the redis_cache circuit against a real, failing Redis', () => {
       circuitOpen: true,
       pendingInvalidation: true,
     });
-    expect(performance.now() - started).toBeLessThan(5);
-    expect(h.proxy.stats().bytesFromClients).toBe(0);
+    // No wait for Redis (the command timeout is 150 ms); the journal's fsync is all it costs.
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(h.store.isPending('test_key')).toBe(true);
+    await h.store.replayJournal(); // the journal replay (not the breaker) then applies it
   });
 });

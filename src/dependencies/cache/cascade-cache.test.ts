@@ -70,7 +70,7 @@ describe('CascadeCache', () => {
 
   it('an L2 hit fills L1 for the remaining Redis TTL (capped)', async () => {
     const { cache, l1, l2, lookups } = setup({ l1MaxTtlMs: 5_000 });
-    l2.getResult = { status: 'hit', value: [1], json: '[1]', ttlMs: 30_000 };
+    l2.getResult = { status: 'hit', json: '[1]', ttlMs: 30_000 };
     expect(await cache.get('k')).toEqual({
       entry: { value: [1], source: 'l2' },
       circuitOpen: false,
@@ -79,9 +79,9 @@ describe('CascadeCache', () => {
     expect(l1.get('k')?.value).toEqual([1]);
     expect(await cache.get('k')).toMatchObject({ entry: { source: 'l1' } });
     expect(lookups).toEqual(['l2', 'l1']);
-    expect(cache.stats()).toEqual({
+    expect(cache.stats()).toMatchObject({
       lookups: { l1: 1, l2: 1, miss: 0 },
-      l2: { hit: 1, miss: 0, skipped: 0, error: 0 },
+      l2: { hit: 1, miss: 0, pending: 0, skipped: 0, error: 0 },
     });
   });
 
@@ -109,7 +109,7 @@ describe('CascadeCache', () => {
     expect(l2.calls[1]).toBe('set d 1 60000');
   });
 
-  it('set while Redis is skipped still stores in L1 and reports it', async () => {
+  it('set while Redis is skipped stores in L1, but serves it only as a marked fallback', async () => {
     const { cache, l2 } = setup();
     l2.writeResult = OPEN;
     expect(await cache.set('k', 'v')).toEqual({
@@ -118,7 +118,69 @@ describe('CascadeCache', () => {
       circuitOpen: true,
       pendingInvalidation: true,
     });
-    expect(await cache.get('k')).toMatchObject({ entry: { value: 'v', source: 'l1' } });
+    // Redis never held it, so no invalidation would reach it: never served as coherent.
+    expect(await cache.get('k')).toEqual({ entry: undefined, circuitOpen: false, l2: 'miss' });
+    l2.getResult = OPEN;
+    expect(await cache.get('k')).toEqual({
+      entry: { value: 'v', source: 'l1' },
+      circuitOpen: true,
+      l2: 'skipped',
+      stale: true,
+    });
+    expect(cache.stats().staleServed).toBe(1);
+  });
+
+  it('an invalidation drops the L1 copy, and a read in flight does not put it back', async () => {
+    const { cache, l1, l2 } = setup();
+    l1.set('k', 'old');
+    cache.invalidate('k');
+    expect(l1.has('k')).toBe(false);
+    l2.getResult = { status: 'hit', json: '"old"', ttlMs: 10_000 };
+    l2.hold = true;
+    const read = cache.get('k');
+    cache.invalidate('k'); // Redis changed it while the GET's answer was on its way
+    l2.release();
+    expect((await read).entry?.value).toBe('old');
+    expect(l1.has('k')).toBe(false);
+    expect(cache.stats().invalidations).toBe(2);
+  });
+
+  it('a flush empties L1 and a read in flight across it does not fill L1', async () => {
+    const { cache, l1, l2 } = setup();
+    l1.set('a', 1);
+    l2.getResult = { status: 'hit', json: '2', ttlMs: 10_000 };
+    l2.hold = true;
+    const read = cache.get('b');
+    cache.flush('reconnect');
+    l2.release();
+    await read;
+    expect(l1.size).toBe(0);
+    cache.flush('flushall');
+    cache.flush('redis_restart');
+    expect(cache.stats().flushes).toEqual({ reconnect: 1, flushall: 1, redis_restart: 1 });
+  });
+
+  it('while L1 is not provably coherent it asks Redis; if Redis cannot answer, a recent copy is marked stale', async () => {
+    const { cache, l1, l2 } = setup();
+    let coherent = true;
+    let lastCoherentAt = performance.now();
+    cache.setCoherence({
+      coherent: () => coherent,
+      lastCoherentAt: () => lastCoherentAt,
+      fallbackMaxMs: 5_000,
+    });
+    l1.set('k', 'cached');
+    expect((await cache.get('k')).entry).toEqual({ value: 'cached', source: 'l1' });
+    coherent = false;
+    l2.getResult = { status: 'hit', json: '"redis"', ttlMs: 10_000 };
+    expect((await cache.get('k')).entry).toEqual({ value: 'redis', source: 'l2' });
+    l2.getResult = { status: 'error', error: new Error('down') };
+    expect(await cache.get('k')).toMatchObject({ entry: { source: 'l1' }, stale: true });
+    // Beyond the bound, neither the copy from before nor an old store is served.
+    lastCoherentAt -= 10_000;
+    l1.set('old', 1);
+    expect((await cache.get('k')).entry?.value).toBe('redis'); // stored by the L2 hit just now
+    expect(await cache.get('missing')).toMatchObject({ entry: undefined });
   });
 
   it('delete removes from both levels', async () => {
@@ -142,7 +204,7 @@ describe('CascadeCache', () => {
 
   it('a read that overlaps a delete never copies the old value into L1', async () => {
     const { cache, l1, l2 } = setup();
-    l2.getResult = { status: 'hit', value: 'old', json: '"old"', ttlMs: 10_000 };
+    l2.getResult = { status: 'hit', json: '"old"', ttlMs: 10_000 };
     l2.hold = true;
     const read = cache.get('k');
     await cache.delete('k');
@@ -156,7 +218,7 @@ describe('CascadeCache', () => {
 
   it('a read that overlaps a set never overwrites the newer L1 value', async () => {
     const { cache, l1, l2 } = setup();
-    l2.getResult = { status: 'hit', value: 'old', json: '"old"', ttlMs: 10_000 };
+    l2.getResult = { status: 'hit', json: '"old"', ttlMs: 10_000 };
     l2.hold = true;
     const reads = [cache.get('k'), cache.get('k')];
     await cache.set('k', 'new');

@@ -1,26 +1,40 @@
 import type { L1Cache } from './l1-cache.js';
 import type { L2GetResult, L2WriteResult, RedisStore } from './redis-store.js';
+import type { CoherenceListener, FlushCause } from './tracking.js';
 
 /**
- * The cache the HTTP layer uses: L1 (in-process LRU) in front of L2 (Redis behind the
- * `redis_cache` breaker).
+ * The cache the HTTP layer uses: L1 (in-process LRU of JSON text) in front of L2 (Redis
+ * behind the `redis_cache` breaker), kept coherent across replicas by Redis's invalidation
+ * messages (see tracking.ts).
  *
- * - get: L1, then L2; an L2 hit fills L1 (for the rest of the Redis TTL, capped).
- * - set: write-through, L1 first (so this process reads its own write even when Redis is
- *   down), then L2.
+ * - get: L1 if it is provably coherent (`coherence.coherent()`), else Redis; an L2 hit fills
+ *   L1 (for the rest of the Redis TTL, capped at `l1MaxTtlMs`). If Redis cannot answer and L1
+ *   holds a copy that is at most `fallbackMaxMs` (5 s) behind (coherence was lost at most that
+ *   long ago, or the copy was stored at most that long ago), that copy is served marked
+ *   `stale: true` (the route sets `x-cache-stale: true`), never as if fresh.
+ * - set: write-through, L1 first (so this process reads its own write), then L2. A write
+ *   Redis did not confirm stays in L1 marked unconfirmed: served only as a marked fallback
+ *   (no invalidation would ever reach a value Redis never held).
  * - delete: both levels.
- * - `circuitOpen` is true when Redis was needed but skipped because its breaker refused the
- *   call: the route answers anyway and sets `x-circuit-open: redis_cache`.
+ * - `circuitOpen` is true when Redis was needed but skipped because its breaker refused.
  *
- * An L2 read that overlaps a set/delete of the same key may return the value it read (the read
- * and the write were concurrent), but it never copies that value into L1, so an older value
- * cannot shadow a newer write. See redis-store.ts for the pending invalidations that keep an
- * outage from resurrecting deleted or overwritten values.
+ * Races: an L2 read that overlaps a set/delete of the same key, an invalidation of it, or an
+ * L1 flush never copies what it read into L1 (a per-key sequence number for keys being read,
+ * and a flush epoch, are checked before inserting).
  */
 
 export type CacheSource = 'l1' | 'l2';
 export type LookupResult = 'l1' | 'l2' | 'miss';
-export type L2Status = 'hit' | 'miss' | 'skipped' | 'error' | 'not_needed';
+export type L2Status = 'hit' | 'miss' | 'pending' | 'skipped' | 'error' | 'not_needed';
+
+/** What tells L1 whether it may serve (tracking.ts's InvalidationTracker). */
+export interface CoherenceSource {
+  coherent(now?: number): boolean;
+  /** When L1 was last provably coherent (performance.now() clock; -Infinity: never). */
+  lastCoherentAt(): number;
+  /** How long after that (or after storing a copy) L1 may answer as a marked fallback. */
+  readonly fallbackMaxMs: number;
+}
 
 export interface CacheEntry {
   value: unknown;
@@ -34,6 +48,17 @@ export interface CacheGetResult {
   circuitOpen: boolean;
   /** What happened at L2 (`not_needed` on an L1 hit). */
   l2: L2Status;
+  /** Present (true) when an L1 copy was served as a fallback, without proof it is current. */
+  stale?: true;
+}
+
+/** A get without parsing: the JSON text as stored (what the HTTP route serves). */
+export interface CacheGetJsonResult {
+  json: string | undefined;
+  source: CacheSource | undefined;
+  circuitOpen: boolean;
+  l2: L2Status;
+  stale: boolean;
 }
 
 export interface CacheWriteResult {
@@ -42,117 +67,215 @@ export interface CacheWriteResult {
   l2: boolean;
   /** Redis was skipped because its breaker is not letting calls through. */
   circuitOpen: boolean;
-  /** L2 was not confirmed: an invalidation is pending (applied before L2 serves the key). */
+  /** L2 was not confirmed: the invalidation is journaled (applied before L2 serves the key). */
   pendingInvalidation: boolean;
 }
 
 export interface CacheStats {
   lookups: Record<LookupResult, number>;
-  l2: Record<'hit' | 'miss' | 'skipped' | 'error', number>;
+  l2: Record<'hit' | 'miss' | 'pending' | 'skipped' | 'error', number>;
+  /** Invalidation messages applied to L1 (keys). */
+  invalidations: number;
+  /** L1 flushes by cause. */
+  flushes: Record<FlushCause, number>;
+  /** L1 copies served as a marked fallback. */
+  staleServed: number;
 }
 
 export interface CascadeCacheOptions {
   l1: L1Cache;
   l2: RedisStore;
+  /** Absent: L1 is always trusted (a single process with nothing else writing Redis). */
+  coherence?: CoherenceSource;
   /** TTL when `set` is given none, ms. Default 300 000. */
   defaultTtlMs?: number;
   /** Longest TTL accepted, ms (longer ones are capped). Default 7 days. */
   maxTtlMs?: number;
-  /** Longest time a value stays in L1, ms (bounds staleness across instances). Default: no cap. */
+  /** Longest time a value stays in L1, ms. Default: no cap. */
   l1MaxTtlMs?: number;
   /** Called once per get, with where the value came from. Errors in the hook are swallowed. */
   onLookup?: (result: LookupResult) => void;
+  /** Runs when the cache closes, alongside L2's close (the coherence source's teardown). */
+  onClose?: () => Promise<void>;
 }
 
-export class CascadeCache {
+const ALWAYS: CoherenceSource = {
+  coherent: () => true,
+  lastCoherentAt: () => Infinity,
+  fallbackMaxMs: Infinity,
+};
+
+export class CascadeCache implements CoherenceListener {
   readonly l1: L1Cache;
   readonly l2: RedisStore;
   readonly defaultTtlMs: number;
   readonly maxTtlMs: number;
   readonly l1MaxTtlMs: number;
+  private coherence: CoherenceSource;
   private readonly onLookup: ((result: LookupResult) => void) | undefined;
+  private readonly onClose: (() => Promise<void>) | undefined;
   private readonly counts: CacheStats = {
     lookups: { l1: 0, l2: 0, miss: 0 },
-    l2: { hit: 0, miss: 0, skipped: 0, error: 0 },
+    l2: { hit: 0, miss: 0, pending: 0, skipped: 0, error: 0 },
+    invalidations: 0,
+    flushes: { reconnect: 0, redis_restart: 0, flushall: 0 },
+    staleServed: 0,
   };
   /** Reads of a key currently waiting for L2: key -> count. */
   private readonly reading = new Map<string, number>();
-  /** For keys being read: the write sequence number of their latest set/delete. */
-  private readonly writtenAt = new Map<string, number>();
-  private writeSeq = 0;
+  /** For keys being read: the sequence number of their latest set/delete/invalidation. */
+  private readonly touchedAt = new Map<string, number>();
+  private seq = 0;
+  /** Incremented by every L1 flush. */
+  private epoch = 0;
   private closing: Promise<void> | undefined;
 
   constructor(options: CascadeCacheOptions) {
     this.l1 = options.l1;
     this.l2 = options.l2;
+    this.coherence = options.coherence ?? ALWAYS;
     this.defaultTtlMs = options.defaultTtlMs ?? 300_000;
     this.maxTtlMs = options.maxTtlMs ?? 7 * 24 * 3600 * 1000;
     this.l1MaxTtlMs = options.l1MaxTtlMs ?? Infinity;
     this.onLookup = options.onLookup;
+    this.onClose = options.onClose;
   }
 
+  /** Wires the coherence source after construction (it needs this cache as its listener). */
+  setCoherence(coherence: CoherenceSource): void {
+    this.coherence = coherence;
+  }
+
+  /** CoherenceListener: Redis says `key` changed. */
+  invalidate(key: string): void {
+    this.counts.invalidations++;
+    this.l1.delete(key);
+    if (this.reading.has(key)) this.touchedAt.set(key, ++this.seq);
+  }
+
+  /** CoherenceListener: drop every L1 copy. */
+  flush(cause: FlushCause): void {
+    this.counts.flushes[cause]++;
+    this.epoch++;
+    this.l1.clear();
+  }
+
+  /** The value, parsed into a fresh object (callers may mutate it). */
   async get(key: string): Promise<CacheGetResult> {
-    const local = this.l1.get(key);
-    if (local !== undefined) {
+    const r = await this.getJson(key);
+    const result: CacheGetResult = {
+      entry:
+        r.json === undefined
+          ? undefined
+          : { value: JSON.parse(r.json) as unknown, source: r.source! },
+      circuitOpen: r.circuitOpen,
+      l2: r.l2,
+    };
+    if (r.stale) result.stale = true;
+    return result;
+  }
+
+  /** The value as JSON text; the L1 hit path allocates only its result. */
+  async getJson(key: string): Promise<CacheGetJsonResult> {
+    const local = this.l1.getConfirmedJson(key);
+    if (local !== undefined && this.coherence.coherent()) {
       this.lookup('l1');
-      return { entry: { value: local.value, source: 'l1' }, circuitOpen: false, l2: 'not_needed' };
+      return { json: local, source: 'l1', circuitOpen: false, l2: 'not_needed', stale: false };
     }
-    const startSeq = this.writeSeq;
+    const startSeq = this.seq;
+    const startEpoch = this.epoch;
     this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
     let remote: L2GetResult;
-    let written: number | undefined;
+    let touched: number | undefined;
     try {
       remote = await this.l2.get(key);
     } finally {
-      written = this.writtenAt.get(key);
+      touched = this.touchedAt.get(key);
       const n = (this.reading.get(key) ?? 1) - 1;
       if (n > 0) this.reading.set(key, n);
       else {
         this.reading.delete(key);
-        this.writtenAt.delete(key);
+        this.touchedAt.delete(key);
       }
     }
     this.counts.l2[remote.status]++;
     if (remote.status === 'hit') {
-      // Fill L1 only if no set/delete of this key started while we were reading.
-      if (written === undefined || written <= startSeq) {
-        this.l1.setJson(
-          key,
-          remote.json,
-          Math.min(remote.ttlMs ?? this.defaultTtlMs, this.l1MaxTtlMs),
-        );
+      if (startEpoch === this.epoch && (touched === undefined || touched <= startSeq)) {
+        const ttl = Math.min(remote.ttlMs ?? this.defaultTtlMs, this.l1MaxTtlMs);
+        this.l1.setJson(key, remote.json, ttl);
       }
       this.lookup('l2');
-      return { entry: { value: remote.value, source: 'l2' }, circuitOpen: false, l2: 'hit' };
+      return { json: remote.json, source: 'l2', circuitOpen: false, l2: 'hit', stale: false };
+    }
+    const circuitOpen = remote.status === 'skipped';
+    if (remote.status !== 'miss' && this.l1.has(key)) {
+      // Redis could not be asked (or the key's invalidation is still journaled): an L1 copy
+      // from at most fallbackMaxMs after coherence was lost, or stored at most fallbackMaxMs
+      // ago (this replica's own write), is better than nothing, but it says so.
+      const now = performance.now();
+      const max = this.coherence.fallbackMaxMs;
+      const copy =
+        now - this.coherence.lastCoherentAt() <= max
+          ? this.l1.getJson(key)
+          : this.l1.getJsonStoredSince(key, now - max);
+      if (copy !== undefined) {
+        this.counts.staleServed++;
+        this.lookup('l1');
+        return { json: copy, source: 'l1', circuitOpen, l2: remote.status, stale: true };
+      }
     }
     this.lookup('miss');
-    return { entry: undefined, circuitOpen: remote.status === 'skipped', l2: remote.status };
+    return { json: undefined, source: undefined, circuitOpen, l2: remote.status, stale: false };
   }
 
-  /** Write-through. `ttlMs` defaults to `defaultTtlMs` and is capped at `maxTtlMs`. */
+  /**
+   * Write-through. `ttlMs` defaults to `defaultTtlMs` and is capped at `maxTtlMs`. Rejects
+   * with JournalFullError when Redis did not confirm and the invalidation cannot be journaled
+   * (the L1 copy is dropped then: nothing was stored).
+   */
   async set(key: string, value: unknown, ttlMs?: number): Promise<CacheWriteResult> {
     const json = JSON.stringify(value);
     if (json === undefined) throw new TypeError('CascadeCache.set: value is not JSON-serializable');
+    return this.setJson(key, json, ttlMs);
+  }
+
+  async setJson(key: string, json: string, ttlMs?: number): Promise<CacheWriteResult> {
     const ttl = Math.min(ttlMs ?? this.defaultTtlMs, this.maxTtlMs);
     if (!(ttl > 0)) throw new RangeError(`CascadeCache.set: ttl must be > 0 ms, got ${ttlMs}`);
-    this.wrote(key);
+    this.touch(key);
     const l1 = this.l1.setJson(key, json, Math.min(ttl, this.l1MaxTtlMs));
-    return this.writeResult(l1, await this.l2.setJson(key, json, ttl));
+    try {
+      const remote = await this.l2.setJson(key, json, ttl);
+      // Not in Redis (as far as anyone knows): no invalidation will ever tell L1 it is
+      // outdated, so it is only ever served as a marked fallback.
+      if (remote.status !== 'ok') this.l1.markUnconfirmed(key, json);
+      return this.writeResult(l1, remote);
+    } catch (error) {
+      this.touch(key);
+      this.l1.delete(key);
+      throw error;
+    }
   }
 
   async delete(key: string): Promise<CacheWriteResult> {
-    this.wrote(key);
+    this.touch(key);
     this.l1.delete(key);
     return this.writeResult(true, await this.l2.delete(key));
   }
 
   stats(): CacheStats {
-    return { lookups: { ...this.counts.lookups }, l2: { ...this.counts.l2 } };
+    return {
+      lookups: { ...this.counts.lookups },
+      l2: { ...this.counts.l2 },
+      invalidations: this.counts.invalidations,
+      flushes: { ...this.counts.flushes },
+      staleServed: this.counts.staleServed,
+    };
   }
 
   /** Closes L2 (and its Redis client). Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.l2.close();
+    this.closing ??= Promise.all([this.onClose?.(), this.l2.close()]).then(() => undefined);
     return this.closing;
   }
 
@@ -161,9 +284,9 @@ export class CascadeCache {
     return { l1, l2: ok, circuitOpen: remote.status === 'skipped', pendingInvalidation: !ok };
   }
 
-  private wrote(key: string): void {
-    const seq = ++this.writeSeq;
-    if (this.reading.has(key)) this.writtenAt.set(key, seq);
+  private touch(key: string): void {
+    const seq = ++this.seq;
+    if (this.reading.has(key)) this.touchedAt.set(key, seq);
   }
 
   private lookup(result: LookupResult): void {

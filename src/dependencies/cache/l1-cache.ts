@@ -35,6 +35,10 @@ export interface L1Stats {
 interface Stored {
   json: string;
   size: number;
+  /** When it was stored (the clock below). */
+  at: number;
+  /** A write Redis did not confirm: never served as coherent with Redis. */
+  unconfirmed: boolean;
 }
 
 export class L1Cache {
@@ -43,6 +47,7 @@ export class L1Cache {
   readonly maxEntryBytes: number;
   readonly defaultTtlMs: number;
   private readonly lru: LRUCache<string, Stored>;
+  private readonly clock: () => number;
 
   constructor(options: L1CacheOptions = {}) {
     this.maxEntries = positiveInt('maxEntries', options.maxEntries ?? 10_000);
@@ -53,6 +58,7 @@ export class L1Cache {
     );
     this.defaultTtlMs = positiveInt('defaultTtlMs', options.defaultTtlMs ?? 300_000);
     const now = options.now;
+    this.clock = now ?? (() => performance.now());
     this.lru = new LRUCache<string, Stored>({
       max: this.maxEntries,
       maxSize: this.maxBytes,
@@ -71,6 +77,29 @@ export class L1Cache {
     const stored = this.lru.get(key);
     if (stored === undefined) return undefined;
     return { value: JSON.parse(stored.json) as unknown, json: stored.json };
+  }
+
+  /** The entry's JSON text (immutable, so it can be served as is), or undefined. */
+  getJson(key: string): string | undefined {
+    return this.lru.get(key)?.json;
+  }
+
+  /** Like getJson, but not for entries marked unconfirmed (a write Redis did not confirm). */
+  getConfirmedJson(key: string): string | undefined {
+    const stored = this.lru.get(key);
+    return stored === undefined || stored.unconfirmed ? undefined : stored.json;
+  }
+
+  /** Marks the key's entry as a write Redis did not confirm, if it still holds `json`. */
+  markUnconfirmed(key: string, json: string): void {
+    const stored = this.lru.peek(key);
+    if (stored !== undefined && stored.json === json) stored.unconfirmed = true;
+  }
+
+  /** The entry's JSON text if it was stored at or after `since` (same clock as `now`). */
+  getJsonStoredSince(key: string, since: number): string | undefined {
+    const stored = this.lru.get(key);
+    return stored !== undefined && stored.at >= since ? stored.json : undefined;
   }
 
   has(key: string): boolean {
@@ -99,7 +128,7 @@ export class L1Cache {
       this.lru.delete(key);
       return false;
     }
-    this.lru.set(key, { json, size }, { ttl });
+    this.lru.set(key, { json, size, at: this.clock(), unconfirmed: false }, { ttl });
     return true;
   }
 

@@ -40,6 +40,8 @@ export interface RedisClientOptions {
   socketTimeoutMs?: number | null;
   /** Start connecting right away (default true). The connect never throws. */
   autoConnect?: boolean;
+  /** Extra ioredis options (the invalidation connection turns autoResubscribe off). */
+  ioredis?: Partial<RedisOptions>;
   /** Connection lifecycle hook (errors are NOT logged by this module). Never receives secrets. */
   onEvent?: (event: RedisClientEvent) => void;
 }
@@ -174,6 +176,7 @@ export function redisClientOptions(options: RedisClientOptions = {}): RedisOptio
     retryStrategy: (attempt: number) => reconnectDelay(attempt, baseMs, maxMs),
     // Never reconnect-and-resend on reply errors (READONLY etc.): the breaker handles them.
     reconnectOnError: () => false,
+    ...options.ioredis,
   };
 }
 

@@ -1,28 +1,33 @@
 import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
-import { CircuitOpenError, CircuitState, type CircuitBreaker, type Disposable } from 'breakerbox';
+import { CircuitOpenError, type CircuitBreaker } from 'breakerbox';
+import { InvalidationJournal, JournalFullError } from './journal.js';
 import { closeRedisClient } from './redis-client.js';
 
 /**
- * L2: JSON values in Redis with a TTL, behind a circuit breaker.
+ * L2: JSON values in Redis with a TTL, behind a circuit breaker. The one module that sends the
+ * cache's data commands to Redis (a cluster variant replaces this module).
  *
- * Every Redis operation is exactly one `breaker.execute` call; a miss is a success. While the
- * breaker rejects, Redis is not touched at all and the result says `skipped`.
+ * Keys: `<namespace><key>` (`bb:v1:user:1`). Values carry a version stamp written by Redis
+ * itself: `1|<server time, µs>|<expiry, server ms>|<JSON text>`.
  *
- * Keys live under a namespace and a generation: `<ns>g<gen>:<key>` (e.g. `bb:v1:g0:user:1`),
- * where `<gen>` is the integer stored at `<ns>gen` (absent = 0). Each operation is one small
- * Lua script that reads the generation server-side, so every instance and every restart of
- * this process agrees on it.
+ * - get: one plain `GET` (the stamp is stripped client-side; the JSON text is not parsed).
+ * - set: one script (KEYS[1] only) that reads Redis `TIME`, refuses to apply if the write's
+ *   deadline (the moment this client answers "failed", in Redis's clock) has passed, and
+ *   otherwise `SET ... PX`. So a write that answered `l2: false` never lands later.
+ * - delete: one plain `DEL`.
  *
  * No stale reads after an outage: an invalidation that could not be confirmed (a DELETE, or a
- * SET whose outcome is unknown because it failed, timed out or was skipped) leaves the key in a
- * bounded set of pending invalidations. While a key is pending, L2 never serves it: the next
- * read of that key deletes it instead (same script, same round trip) and reports a miss, and
- * pending keys are also deleted in the background as soon as the breaker is closed again.
- * If more than `maxPendingInvalidations` keys are pending, the set is replaced by one
- * "generation bump" (INCR of the generation, carried by the next operation that reaches Redis):
- * every value written before it becomes unreachable and expires by its own TTL.
+ * SET whose outcome is unknown) is journaled (see journal.ts) before it is answered. While a
+ * key is journaled, `get` does not read it from Redis (status `pending`). The journal is
+ * replayed in the background (on the client's 'ready' event and every `replayIntervalMs`,
+ * whether or not requests arrive, and whatever the breaker's state: reachability is what
+ * matters) by a script that deletes the key only if its stamp is not newer than the
+ * invalidation, so a newer write made by another replica is never removed.
+ *
+ * Every Redis operation on behalf of a request is exactly one `breaker.execute` call; a miss
+ * is a success. While the breaker rejects, Redis is not touched and the result says `skipped`.
  */
 
 export const DEFAULT_NAMESPACE = 'bb:v1:';
@@ -32,24 +37,30 @@ export interface RedisStoreOptions {
   breaker: CircuitBreaker;
   /** Prefix of every key this store writes. Default `bb:v1:`. */
   namespace?: string;
-  /** Bound of the pending-invalidation set; beyond it, a generation bump. Default 10 000. */
-  maxPendingInvalidations?: number;
-  /** Keys per background DEL while applying pending invalidations. Default 100. */
-  flushBatchSize?: number;
+  /** Unconfirmed invalidations; default: an in-memory journal (tests). */
+  journal?: InvalidationJournal;
+  /** The client's command timeout: a write's deadline. Default 500. */
+  commandTimeoutMs?: number;
+  /** Background replay period. Default 1 000 ms. */
+  replayIntervalMs?: number;
+  /** Keys per replay round. Default 200. */
+  replayBatchSize?: number;
   /** close() also closes the client (default true). */
   ownsClient?: boolean;
   /**
    * Optional OpenTelemetry tracer: one CLIENT span per L2 operation (`redis GET|SET|DEL`),
-   * active while the breaker decides, so a rejection's `circuit_breaker.rejected` event lands
-   * on it. Attributes: db.system.name, db.operation.name, breakerbox.cache.l2_status. Keys and
-   * values are never recorded.
+   * active while the breaker decides. Keys and values are never recorded.
    */
   tracer?: Tracer;
+  /** Replay progress (for logs). */
+  onReplay?: (event: { replayed: number; remaining: number }) => void;
 }
 
 export type L2GetResult =
-  | { status: 'hit'; value: unknown; json: string; ttlMs: number | undefined }
+  | { status: 'hit'; json: string; ttlMs: number | undefined }
   | { status: 'miss' }
+  /** The key has a journaled invalidation: Redis is not read until it is replayed. */
+  | { status: 'pending' }
   | { status: 'skipped'; error: CircuitOpenError }
   | { status: 'error'; error: unknown };
 
@@ -59,16 +70,23 @@ export type L2WriteResult =
   | { status: 'error'; error: unknown };
 
 export interface RedisStoreStats {
-  /** Keys whose invalidation has not reached Redis yet. */
-  pendingInvalidations: number;
-  /** The pending set overflowed: a generation bump must reach Redis before L2 serves reads. */
-  generationBumpPending: boolean;
-  /** Times the pending set overflowed into a generation bump. */
-  invalidationOverflows: number;
-  /** Generation bumps that reached Redis. */
-  generationBumps: number;
-  /** Pending invalidations applied (by a read of the key or by the background flush). */
-  invalidationsApplied: number;
+  /** Keys whose invalidation has not reached Redis yet (the journal's size). */
+  journalSize: number;
+  journalMaxEntries: number;
+  /** Journaled invalidations applied to Redis by the replay. */
+  journalReplayed: number;
+  /** Invalidations refused because the journal was full (answered 503). */
+  journalRejected: number;
+  /** Writes Redis refused because they arrived after their deadline. */
+  lateWritesRefused: number;
+}
+
+/** A write reached Redis after its deadline and was not applied. */
+export class LateWriteError extends Error {
+  override readonly name = 'LateWriteError';
+  constructor() {
+    super('the write reached Redis after its deadline and was not applied');
+  }
 }
 
 interface Script {
@@ -80,31 +98,30 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-// KEYS[1] = generation key. Shared prologue: optional bump, then the data key prefix.
-const PROLOGUE = `
-if ARGV[2] == '1' then redis.call('INCR', KEYS[1]) end
-local p = ARGV[1] .. (redis.call('GET', KEYS[1]) or '0') .. ':'
-`;
-
-/** ARGV: prefix, bump, key, delete-instead ('1': apply a pending invalidation, report a miss). */
-const GET_SCRIPT = script(`${PROLOGUE}
-local k = p .. ARGV[3]
-if ARGV[4] == '1' then redis.call('DEL', k) return false end
-local v = redis.call('GET', k)
-if not v then return false end
-return {v, redis.call('PTTL', k)}
+/** KEYS[1] = key; ARGV: json, ttl ms, deadline (server µs). 1 = stored, 0 = too late. */
+const SET_SCRIPT = script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if now > tonumber(ARGV[3]) then return 0 end
+local ttl = tonumber(ARGV[2])
+local stamp = string.format('1|%.0f|%.0f|', now, math.floor(now / 1000) + ttl)
+redis.call('SET', KEYS[1], stamp .. ARGV[1], 'PX', ttl)
+return 1
 `);
 
-/** ARGV: prefix, bump, key, json, ttl ms. */
-const SET_SCRIPT = script(`${PROLOGUE}
-return redis.call('SET', p .. ARGV[3], ARGV[4], 'PX', ARGV[5])
-`);
-
-/** ARGV: prefix, bump, key... Returns how many existed. */
-const DEL_SCRIPT = script(`${PROLOGUE}
-local n = 0
-for i = 3, #ARGV do n = n + redis.call('DEL', p .. ARGV[i]) end
-return n
+/**
+ * KEYS[1] = key; ARGV[1] = invalidation time (server µs). Deletes the value if it was written
+ * at or before that time (or is not stamped by this cache). 1 = deleted.
+ */
+const CONDITIONAL_DEL_SCRIPT = script(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local s = string.match(v, '^1|(%d+)|')
+if s == nil or tonumber(s) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
 `);
 
 const CLOSED_ERROR = new Error('RedisStore is closed');
@@ -112,97 +129,87 @@ const CLOSED_ERROR = new Error('RedisStore is closed');
 export class RedisStore {
   readonly namespace: string;
   readonly breaker: CircuitBreaker;
+  readonly journal: InvalidationJournal;
   private readonly client: Redis;
-  private readonly genKey: string;
-  private readonly dataPrefix: string;
-  private readonly maxPending: number;
+  private readonly commandTimeoutMs: number;
   private readonly batchSize: number;
   private readonly ownsClient: boolean;
-  private readonly subscription: Disposable;
   private readonly tracer: Tracer | undefined;
-
-  /** Increases with every invalidation; operations remember the value they were sent at. */
-  private seq = 0;
-  /** key -> seq of its latest unconfirmed invalidation (insertion order = age). */
-  private readonly pending = new Map<string, number>();
-  /** Set when the pending set overflowed (at this seq); cleared by a bump sent after it. */
-  private bumpNeededSeq: number | undefined;
-  private flushing: Promise<void> | undefined;
-  /** Operations in flight that carry the generation bump. */
-  private bumpsInFlight = 0;
+  private readonly onReplay: RedisStoreOptions['onReplay'];
+  private readonly timer: NodeJS.Timeout;
+  private readonly onReady: () => void;
+  /** Redis clock minus Date.now(), bounds from the last TIME round trip (ms). */
+  private offsetLo = 0;
+  private offsetHi = 0;
+  private offsetKnown = false;
+  private replaying: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly counters = { overflows: 0, bumps: 0, applied: 0 };
+  private lateWrites = 0;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     this.breaker = options.breaker;
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
-    this.genKey = `${this.namespace}gen`;
-    this.dataPrefix = `${this.namespace}g`;
-    this.maxPending = Math.max(1, Math.floor(options.maxPendingInvalidations ?? 10_000));
-    this.batchSize = Math.max(1, Math.floor(options.flushBatchSize ?? 100));
+    this.journal = options.journal ?? new InvalidationJournal({ dir: undefined });
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 500;
+    this.batchSize = Math.max(1, Math.floor(options.replayBatchSize ?? 200));
     this.ownsClient = options.ownsClient ?? true;
     this.tracer = options.tracer;
-    this.subscription = this.breaker.onStateChange((event) => {
-      if (event.to === CircuitState.Closed) queueMicrotask(() => this.scheduleFlush());
-    });
+    this.onReplay = options.onReplay;
+    this.onReady = () => {
+      this.offsetKnown = false;
+      this.scheduleReplay();
+    };
+    this.client.on('ready', this.onReady);
+    this.timer = setInterval(() => this.scheduleReplay(), options.replayIntervalMs ?? 1_000);
+    this.timer.unref();
+    if (this.client.status === 'ready') this.scheduleReplay();
   }
 
-  /** The Redis key that holds `key`'s value in generation `generation`. */
-  redisKey(key: string, generation = 0): string {
-    return `${this.dataPrefix}${generation}:${key}`;
-  }
-
-  /** The Redis key holding the current generation. */
-  get generationKey(): string {
-    return this.genKey;
+  /** The Redis key that holds `key`. */
+  redisKey(key: string): string {
+    return this.namespace + key;
   }
 
   /** True if `key` has an invalidation that has not reached Redis yet. */
   isPending(key: string): boolean {
-    return this.pending.has(key) || this.bumpNeededSeq !== undefined;
+    return this.journal.has(key);
   }
 
   stats(): RedisStoreStats {
     return {
-      pendingInvalidations: this.pending.size,
-      generationBumpPending: this.bumpNeededSeq !== undefined,
-      invalidationOverflows: this.counters.overflows,
-      generationBumps: this.counters.bumps,
-      invalidationsApplied: this.counters.applied,
+      journalSize: this.journal.size,
+      journalMaxEntries: this.journal.maxEntries,
+      journalReplayed: this.journal.counters.replayed,
+      journalRejected: this.journal.counters.rejected,
+      lateWritesRefused: this.lateWrites,
     };
   }
 
   get(key: string): Promise<L2GetResult> {
+    if (this.tracer === undefined) return this.doGet(key);
     return this.traced('GET', () => this.doGet(key));
   }
 
   private async doGet(key: string): Promise<L2GetResult> {
     if (this.closed) return { status: 'error', error: CLOSED_ERROR };
-    let applying = false;
-    const outcome = await this.call(
-      GET_SCRIPT,
-      (bump) => {
-        // A bump makes every earlier value unreachable, so no per-key delete is needed then.
-        applying = !bump && this.pending.has(key);
-        return [key, applying ? '1' : '0'];
-      },
-      () => (applying ? [key] : []),
-    );
-    if (!outcome.ok) return failed(outcome.error);
-    const reply = outcome.reply;
-    if (!Array.isArray(reply)) return { status: 'miss' };
-    const [json, pttl] = reply as [unknown, unknown];
-    if (typeof json !== 'string') return { status: 'miss' };
-    let value: unknown;
+    if (this.journal.has(key)) return { status: 'pending' };
+    let raw: string | null;
     try {
-      value = JSON.parse(json);
-    } catch {
-      return { status: 'miss' }; // Not ours (or corrupted): never serve it.
+      raw = await this.breaker.execute(() => this.client.get(this.namespace + key));
+    } catch (error) {
+      return failed(error);
     }
-    const ttlMs = typeof pttl === 'number' && pttl > 0 ? pttl : undefined;
-    return { status: 'hit', value, json, ttlMs };
+    if (raw === null) return { status: 'miss' };
+    // `1|<µs>|<expiry ms>|<json>`; anything else is not ours (or corrupted): never served.
+    if (raw.charCodeAt(0) !== 49 || raw.charCodeAt(1) !== 124) return { status: 'miss' };
+    const a = raw.indexOf('|', 2);
+    const b = a < 0 ? -1 : raw.indexOf('|', a + 1);
+    if (b < 0) return { status: 'miss' };
+    const expiresAt = Number(raw.slice(a + 1, b));
+    const remaining = expiresAt - (Date.now() + this.offsetHi);
+    return { status: 'hit', json: raw.slice(b + 1), ttlMs: remaining > 0 ? remaining : 1 };
   }
 
   /** Stores a JSON-serializable value for `ttlMs` (>= 1 ms, rounded up). */
@@ -214,7 +221,10 @@ export class RedisStore {
     return this.setJson(key, json, ttlMs);
   }
 
-  /** Stores JSON text as is. On failure the key becomes a pending invalidation. */
+  /**
+   * Stores JSON text as is. If the outcome is not a confirmed store, the key is journaled
+   * before this resolves; rejects with JournalFullError when the journal cannot take it.
+   */
   setJson(key: string, json: string, ttlMs: number): Promise<L2WriteResult> {
     const ttl = Math.ceil(ttlMs);
     if (!(ttl >= 1) || !Number.isSafeInteger(ttl)) {
@@ -226,45 +236,59 @@ export class RedisStore {
   }
 
   private async doSet(key: string, json: string, ttl: number): Promise<L2WriteResult> {
-    const outcome = this.closed
-      ? ({ ok: false, error: CLOSED_ERROR } as const)
-      : await this.call(
-          SET_SCRIPT,
-          () => [key, json, String(ttl)],
-          () => [key],
-        );
-    if (outcome.ok) return { status: 'ok' };
-    // The old value may still be in Redis, and the new one may land late: never trust L2 for
-    // this key until a DEL or SET of it is confirmed.
-    this.invalidate(key);
-    return failed(outcome.error);
+    if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
+    const sentAt = Date.now();
+    try {
+      await this.breaker.execute(async () => {
+        // The moment this client will give up on the write, in Redis's clock (the earliest
+        // estimate of it): Redis refuses to apply the write after that.
+        const deadlineUs = Math.floor((Date.now() + this.offsetLo + this.commandTimeoutMs) * 1000);
+        const stored = await this.eval(SET_SCRIPT, this.namespace + key, [
+          json,
+          String(ttl),
+          String(deadlineUs),
+        ]);
+        if (stored !== 1) {
+          this.lateWrites++;
+          throw new LateWriteError();
+        }
+      });
+    } catch (error) {
+      return this.unconfirmed(key, failed(error));
+    }
+    this.journal.done(key, sentAt, false);
+    return { status: 'ok' };
   }
 
-  /** Deletes the key. On failure it becomes a pending invalidation (applied later). */
+  /** Deletes the key. If that is not confirmed, it is journaled before this resolves. */
   delete(key: string): Promise<L2WriteResult> {
     return this.traced('DEL', async () => {
-      if (this.closed) {
-        this.invalidate(key);
-        return { status: 'error', error: CLOSED_ERROR };
+      if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
+      const sentAt = Date.now();
+      try {
+        await this.breaker.execute(() => this.client.del(this.namespace + key));
+      } catch (error) {
+        return this.unconfirmed(key, failed(error));
       }
-      const result = await this.deleteKeys([key]);
-      if (result.status !== 'ok') this.invalidate(key);
-      return result;
+      this.journal.done(key, sentAt, false);
+      return { status: 'ok' };
     });
   }
 
-  /** Applies pending invalidations now (normally automatic once the breaker is closed). */
-  async flushPendingInvalidations(): Promise<void> {
-    this.scheduleFlush();
-    await this.flushing;
+  /** Replays the journal now (normally automatic). Resolves when this round is done. */
+  async replayJournal(): Promise<void> {
+    this.scheduleReplay();
+    await this.replaying;
   }
 
-  /** Stops background work, then closes the client if this store owns it. Idempotent. */
+  /** Stops background work, syncs the journal, then closes the client if owned. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      this.subscription.dispose();
-      await this.flushing;
+      clearInterval(this.timer);
+      this.client.off('ready', this.onReady);
+      await this.replaying;
+      this.journal.close();
       if (this.ownsClient) await closeRedisClient(this.client);
     })();
     return this.closing;
@@ -272,56 +296,71 @@ export class RedisStore {
 
   // ------------------------------------------------------------------ internals
 
-  /**
-   * DEL of `keys`. The background flush passes `deferBump`: it leaves a pending generation
-   * bump to an operation already carrying one (reads and writes always carry it themselves).
-   */
-  private async deleteKeys(keys: readonly string[], deferBump = false): Promise<L2WriteResult> {
-    const outcome = await this.call(
-      DEL_SCRIPT,
-      () => [...keys],
-      () => keys,
-      deferBump,
-    );
-    return outcome.ok ? { status: 'ok' } : failed(outcome.error);
+  private async unconfirmed(key: string, result: Failed): Promise<Failed> {
+    // Throws JournalFullError (the caller answers 503); an I/O error is the same answer.
+    try {
+      await this.journal.add(key, Date.now());
+    } catch (error) {
+      if (error instanceof JournalFullError) throw error;
+      throw Object.assign(new JournalFullError(this.journal.maxEntries), { cause: error });
+    }
+    return result;
   }
 
-  /**
-   * Exactly one breaker call running one script. `args` receives whether this call carries
-   * the pending generation bump; `confirms` names the keys a success deleted or overwrote.
-   * Bookkeeping happens before the promise settles for the caller.
-   */
-  private async call(
-    s: Script,
-    args: (bump: boolean) => string[],
-    confirms: () => readonly string[],
-    deferBump = false,
-  ): Promise<{ ok: true; reply: unknown } | { ok: false; error: unknown }> {
-    let sent: { issued: number; bump: boolean } | undefined;
-    try {
-      const reply = await this.breaker.execute(() => {
-        const bump = this.bumpNeededSeq !== undefined && (!deferBump || this.bumpsInFlight === 0);
-        if (bump) this.bumpsInFlight++;
-        sent = { issued: this.seq, bump };
-        return this.eval(s, [bump ? '1' : '0', ...args(bump)]);
+  private scheduleReplay(): void {
+    if (this.replaying !== undefined || this.closed) return;
+    if (this.client.status !== 'ready') return;
+    if (this.journal.size === 0 && this.offsetKnown) return;
+    this.replaying = this.replayLoop()
+      .catch(() => undefined)
+      .finally(() => {
+        this.replaying = undefined;
       });
-      this.confirmed(sent!.issued, sent!.bump, confirms());
-      return { ok: true, reply };
-    } catch (error) {
-      return { ok: false, error };
-    } finally {
-      if (sent?.bump) this.bumpsInFlight--;
+  }
+
+  private async measureOffset(): Promise<void> {
+    const t0 = Date.now();
+    const [s, us] = (await this.client.time()) as [string | number, string | number];
+    const t1 = Date.now();
+    const server = Number(s) * 1000 + Number(us) / 1000;
+    this.offsetLo = server - t1;
+    this.offsetHi = server - t0;
+    this.offsetKnown = true;
+  }
+
+  /** Applies journaled invalidations while Redis answers; stops at the first failure. */
+  private async replayLoop(): Promise<void> {
+    if (!this.offsetKnown) await this.measureOffset();
+    while (!this.closed && this.journal.size > 0 && this.client.status === 'ready') {
+      const batch = this.journal.entries(this.batchSize);
+      const results = await Promise.allSettled(
+        batch.map(([key, t]) =>
+          this.eval(CONDITIONAL_DEL_SCRIPT, this.namespace + key, [
+            // +1: Date.now() truncates to the millisecond; a later bound only deletes more.
+            String(Math.ceil((t + 1 + this.offsetHi) * 1000)),
+          ]),
+        ),
+      );
+      let replayed = 0;
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') {
+          const [key, t] = batch[i]!;
+          this.journal.done(key, t, true);
+          replayed++;
+        }
+      });
+      this.onReplay?.({ replayed, remaining: this.journal.size });
+      if (replayed < batch.length) return;
     }
   }
 
   /** One script call: EVALSHA, falling back to EVAL when Redis does not have it cached. */
-  private async eval(s: Script, args: readonly string[]): Promise<unknown> {
-    const argv = [this.dataPrefix, ...args];
+  private async eval(s: Script, key: string, args: readonly string[]): Promise<unknown> {
     try {
-      return await this.client.evalsha(s.sha, 1, this.genKey, ...argv);
+      return await this.client.evalsha(s.sha, 1, key, ...args);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return await this.client.eval(s.text, 1, this.genKey, ...argv);
+      return await this.client.eval(s.text, 1, key, ...args);
     }
   }
 
@@ -352,76 +391,6 @@ export class RedisStore {
         }
       },
     );
-  }
-
-  private invalidate(key: string): void {
-    const seq = ++this.seq;
-    this.pending.delete(key);
-    this.pending.set(key, seq);
-    if (this.pending.size > this.maxPending) {
-      // Too many to track: one generation bump covers all of them (and everything else).
-      this.pending.clear();
-      this.bumpNeededSeq = seq;
-      this.counters.overflows++;
-    }
-  }
-
-  /**
-   * An operation sent when `seq` was `issued` succeeded. If it carried a bump, everything
-   * invalidated before it is now unreachable; `keys` were deleted or overwritten by it.
-   */
-  private confirmed(issued: number, bump: boolean, keys: readonly string[]): void {
-    if (bump) {
-      this.counters.bumps++;
-      if (this.bumpNeededSeq !== undefined && this.bumpNeededSeq <= issued) {
-        this.bumpNeededSeq = undefined;
-      }
-      for (const [key, seq] of this.pending) {
-        if (seq <= issued) {
-          this.pending.delete(key);
-          this.counters.applied++;
-        }
-      }
-    }
-    for (const key of keys) {
-      const seq = this.pending.get(key);
-      if (seq !== undefined && seq <= issued) {
-        this.pending.delete(key);
-        this.counters.applied++;
-      }
-    }
-    if (this.pending.size > 0 || this.bumpNeededSeq !== undefined) {
-      queueMicrotask(() => this.scheduleFlush());
-    }
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushing !== undefined || this.closed || !this.hasWork()) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-    });
-  }
-
-  private hasWork(): boolean {
-    return this.pending.size > 0 || this.bumpNeededSeq !== undefined;
-  }
-
-  /** Deletes pending keys in batches while the breaker is closed; stops at the first failure. */
-  private async flushLoop(): Promise<void> {
-    while (!this.closed && this.hasWork() && this.breaker.state === CircuitState.Closed) {
-      // Only a bump is left and an operation in flight carries it: its success reschedules.
-      if (this.pending.size === 0 && this.bumpsInFlight > 0) return;
-      const batch: string[] = [];
-      for (const key of this.pending.keys()) {
-        batch.push(key);
-        if (batch.length >= this.batchSize) break;
-      }
-      const before = this.pending.size;
-      const result = await this.traced('DEL', () => this.deleteKeys(batch, true));
-      if (result.status !== 'ok') return;
-      // Guard against spinning if every key in the batch was re-invalidated meanwhile.
-      if (this.pending.size >= before && this.bumpNeededSeq === undefined) return;
-    }
   }
 }
 

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { CascadeCache } from '../../dependencies/cache/cascade-cache.js';
+import { JournalFullError } from '../../dependencies/cache/journal.js';
 import { readJsonObject } from '../body.js';
 import { HttpError } from '../errors.js';
 
@@ -7,6 +8,23 @@ export const CACHE_KEY_PATTERN = /^[A-Za-z0-9:_.-]{1,256}$/;
 /** The longest TTL a client may ask for: 30 days. */
 export const MAX_TTL_SECONDS = 30 * 24 * 3600;
 const CIRCUIT_HEADER = 'x-circuit-open';
+/** Set on an L1 copy served while its coherence with Redis is not proven (a bounded fallback). */
+export const STALE_HEADER = 'x-cache-stale';
+
+/** An invalidation that Redis did not confirm and the journal could not take: an honest 503. */
+async function journaled<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof JournalFullError)) throw error;
+    throw new HttpError(
+      503,
+      'cache_unavailable',
+      'Redis did not confirm the change and the invalidation journal is full; nothing was changed, retry later',
+      { retry_after_seconds: 5 },
+    );
+  }
+}
 
 function keyOf(c: Context): string {
   const key = c.req.param('key') ?? '';
@@ -50,12 +68,15 @@ export function cacheRoutes(
 
   app.get('/:key', async (c) => {
     const key = keyOf(c);
-    const result = await cache.get(key);
+    const result = await cache.getJson(key);
     if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
-    if (result.entry === undefined) {
+    if (result.json === undefined) {
       return c.json({ error: 'not_found', message: `no cached value for key ${key}`, key }, 404);
     }
-    return c.json({ key, value: result.entry.value, source: result.entry.source });
+    if (result.stale) c.header(STALE_HEADER, 'true');
+    // The stored JSON text is served as is: no parse, no re-stringify (keys need no escaping).
+    c.header('content-type', 'application/json');
+    return c.body(`{"key":"${key}","value":${result.json},"source":"${result.source}"}`);
   });
 
   app.put('/:key', async (c) => {
@@ -75,10 +96,8 @@ export function cacheRoutes(
       );
     }
     const ttlSeconds = parseTtl(body);
-    const result = await cache.set(
-      key,
-      body.value,
-      ttlSeconds === undefined ? undefined : ttlSeconds * 1000,
+    const result = await journaled(() =>
+      cache.set(key, body.value, ttlSeconds === undefined ? undefined : ttlSeconds * 1000),
     );
     if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
     return c.json({ key, stored: { l1: result.l1, l2: result.l2 } });
@@ -86,7 +105,7 @@ export function cacheRoutes(
 
   app.delete('/:key', async (c) => {
     const key = keyOf(c);
-    const result = await cache.delete(key);
+    const result = await journaled(() => cache.delete(key));
     if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
     return c.json({ key, deleted: { l1: result.l1, l2: result.l2 } });
   });
