@@ -142,6 +142,8 @@ export class RedisStore {
   private offsetLo = 0;
   private offsetHi = 0;
   private offsetKnown = false;
+  /** Bounds were measured once: a reconnect re-measures and narrows them (measureOffset). */
+  private offsetMeasured = false;
   private replaying: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -318,13 +320,31 @@ export class RedisStore {
       });
   }
 
+  /**
+   * Bounds Redis's clock against ours with TIME. A slow link (a reconnect through a delaying
+   * network) widens the bounds by its round trip, and a wide upper bound makes a journal
+   * replay delete newer writes from other replicas: so take the narrowest of a few samples,
+   * and intersect with the previous bounds while they overlap (the same clock: the true
+   * offset lies in both). Disjoint bounds mean another clock (another server): start over.
+   */
   private async measureOffset(): Promise<void> {
-    const t0 = Date.now();
-    const [s, us] = (await this.client.time()) as [string | number, string | number];
-    const t1 = Date.now();
-    const server = Number(s) * 1000 + Number(us) / 1000;
-    this.offsetLo = server - t1;
-    this.offsetHi = server - t0;
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      const [s, us] = (await this.client.time()) as [string | number, string | number];
+      const t1 = Date.now();
+      const server = Number(s) * 1000 + Number(us) / 1000;
+      if (server - t0 - (server - t1) < hi - lo) {
+        lo = server - t1;
+        hi = server - t0;
+      }
+      if (hi - lo <= 2) break;
+    }
+    const overlaps = this.offsetMeasured && lo <= this.offsetHi && hi >= this.offsetLo;
+    this.offsetLo = overlaps ? Math.max(lo, this.offsetLo) : lo;
+    this.offsetHi = overlaps ? Math.min(hi, this.offsetHi) : hi;
+    this.offsetMeasured = true;
     this.offsetKnown = true;
   }
 
