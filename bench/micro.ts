@@ -6,6 +6,7 @@
  *   node --expose-gc --import tsx bench/micro.ts [--quick] [--nodesdk] [--out results.json]
  *
  * --nodesdk: the service's full NodeSDK setup instead of a bare MeterProvider (fewer cases).
+ * --cases a,b: only the cases with these ids (a quick A/B of a few paths).
  */
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -92,7 +93,11 @@ const mustBe = (b: CircuitBreaker, state: CircuitState) => (): void => {
   if (b.state !== state) throw new Error(`${b.name} left ${state}: now ${b.state}`);
 };
 
-export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroResult> {
+export async function runMicro(
+  quick: boolean,
+  nodeSdk: boolean,
+  only?: ReadonlySet<string>,
+): Promise<MicroResult> {
   const rounds = quick ? 2 : nodeSdk ? 5 : 7;
   const minCpuTimeMs = quick ? 40 : 300;
   const sdk = nodeSdk ? 'NodeSDK' : 'OTel SDK';
@@ -219,7 +224,9 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
     'bb.try.bare',
     'op.closed',
   ]);
-  const cases = nodeSdk ? all.filter((c) => !skipWithNodeSdk.has(c.id)) : all;
+  const cases = all.filter(
+    (c) => (only === undefined || only.has(c.id)) && !(nodeSdk && skipWithNodeSdk.has(c.id)),
+  );
 
   const measured = cases.map((c) => (c.sync === true ? c.run : batchLoop(c.run)));
   const samples = new Map<string, number[]>(cases.map((c) => [c.id, []]));
@@ -244,7 +251,11 @@ export async function runMicro(quick: boolean, nodeSdk: boolean): Promise<MicroR
 
   // Sanity: the SDK really reads the breakers' aggregates.
   if ((await rig.scrape()) === 0) throw new Error('the metrics SDK collected nothing');
-  if (bbSdk.callCount('success') === 0 || bbSdkOpen.callCount('rejected') === 0)
+  const ran = (id: string): boolean => cases.some((c) => c.id === id);
+  if (
+    (ran('bb.closed.sdk') && bbSdk.callCount('success') === 0) ||
+    (ran('bb.open.sdk') && bbSdkOpen.callCount('rejected') === 0)
+  )
     throw new Error('breaker counts did not move');
 
   opClosed.shutdown();
@@ -280,7 +291,9 @@ function median(values: number[]): number {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const outIndex = args.indexOf('--out');
-  const result = await runMicro(args.includes('--quick'), args.includes('--nodesdk'));
+  const casesIndex = args.indexOf('--cases');
+  const only = casesIndex >= 0 ? new Set(args[casesIndex + 1]!.split(',')) : undefined;
+  const result = await runMicro(args.includes('--quick'), args.includes('--nodesdk'), only);
   const json = JSON.stringify(result, null, 2);
   if (outIndex >= 0) writeFileSync(args[outIndex + 1]!, json);
   else process.stdout.write(json + '\n');

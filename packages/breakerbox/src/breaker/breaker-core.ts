@@ -13,10 +13,9 @@ import {
 import { EventEmitter, type Event } from './events.js';
 import { errorName } from './last-failure.js';
 import { resolveOptions, type CircuitBreakerOptions, type ResolvedOptions } from './options.js';
-import { AnyOfPolicy } from './policies/any-of.js';
 import { ConsecutiveFailuresPolicy } from './policies/consecutive-failures.js';
 import { RatePolicy } from './policies/rate.js';
-import type { TripPolicy, TripReason } from './policies/trip-policy.js';
+import type { TripReason } from './policies/trip-policy.js';
 import { buildSnapshot, type CallOutcome, type CircuitBreakerSnapshot } from './snapshot.js';
 import { STATE_EXPORT_VERSION, type BreakerStateExport } from './state-export.js';
 import { REJECTED, StateMachine, transitionIndex } from './state-machine.js';
@@ -66,10 +65,14 @@ export class BreakerCore {
   private readonly _machine: StateMachine;
   private readonly _metrics = new CallMetrics();
   private readonly _successDurations: DurationHistogram;
-  /** The consecutive streak: always present (Infinity threshold when off), it is failure_count. */
+  /**
+   * The trip policies, held by their own types and called directly (no composite): the
+   * closed path then makes no call through an interface. The streak is always present
+   * (Infinity threshold when off): it is failure_count.
+   */
   private readonly _streak: ConsecutiveFailuresPolicy;
+  /** Failure rate and slow-call rate over one window; undefined with neither configured. */
   private readonly _rates: RatePolicy | undefined;
-  private readonly _policy: TripPolicy;
   private readonly _slowAfterMs: number;
   private readonly _isFailure: ((error: unknown) => boolean) | undefined;
   private readonly _isFailureResult: ((result: unknown) => boolean) | undefined;
@@ -111,8 +114,6 @@ export class BreakerCore {
     this._streak = new ConsecutiveFailuresPolicy(o.failureThreshold);
     this._rates =
       o.window === undefined ? undefined : new RatePolicy(o.window, o.failureRate, o.slowCall);
-    this._policy =
-      this._rates === undefined ? this._streak : new AnyOfPolicy(this._streak, this._rates);
     this._slowAfterMs = o.slowCall === undefined ? Infinity : o.slowCall.durationThreshold;
 
     this._machine = new StateMachine(o, this._clock, scheduler, {
@@ -194,7 +195,7 @@ export class BreakerCore {
   /** Closes the circuit, leaves manual modes and clears the counts the plan's reset clears. */
   reset(): void {
     this._machine.reset(this._clock.now());
-    this._policy.reset();
+    this._resetPolicies();
     this._metrics.reset();
   }
 
@@ -429,9 +430,14 @@ export class BreakerCore {
     if (token !== machine.epoch) return;
     const s = machine.current;
     if (s.kind === CircuitState.Closed) {
-      // Disabled: measured like any call, but the verdict is not acted on.
-      const reason = this._policy.record(false, duration, now);
-      if (reason !== undefined && machine.mode === 'normal') this._trip(reason, now);
+      // A success ends the streak and never trips it: only the rates can open here.
+      this._streak.record(false);
+      const rates = this._rates;
+      if (rates !== undefined) {
+        // Disabled: measured like any call, but the verdict is not acted on.
+        const reason = rates.record(false, duration, now);
+        if (reason !== undefined && machine.mode === 'normal') this._trip(reason, now);
+      }
     } else if (s.kind === CircuitState.HalfOpen) {
       if (slow) machine.transition(CircuitState.Open, 'probe_slow', now);
       else if (++s.succeeded >= this._options.halfOpenMaxCalls) {
@@ -455,7 +461,10 @@ export class BreakerCore {
       const s = machine.current;
       if (s.kind === CircuitState.Closed) {
         if (outcome === 'failure') {
-          const reason = this._policy.record(true, duration, now);
+          // Both policies see every failure, even when the streak has decided; it names it.
+          const streak = this._streak.record(true);
+          const rate = this._rates?.record(true, duration, now);
+          const reason = streak ?? rate;
           if (reason !== undefined && machine.mode === 'normal') this._trip(reason, now);
         }
       } else if (s.kind === CircuitState.HalfOpen) {
@@ -472,6 +481,11 @@ export class BreakerCore {
     }
   }
 
+  private _resetPolicies(): void {
+    this._streak.reset();
+    this._rates?.reset();
+  }
+
   private _trip(reason: TripReason, now: number): void {
     this._machine.transition(CircuitState.Open, reason, now);
   }
@@ -483,7 +497,7 @@ export class BreakerCore {
     now: number,
   ): void {
     const failureCount = this._streak.streak;
-    if (to === CircuitState.Closed) this._policy.reset();
+    if (to === CircuitState.Closed) this._resetPolicies();
     this._rejection = undefined;
     if (!this._stateChanged.hasListeners) return;
     const lastFailure = FAILURE_REASONS.has(reason) ? this._metrics.lastFailure : undefined;

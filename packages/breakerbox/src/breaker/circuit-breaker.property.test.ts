@@ -149,9 +149,11 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
               break;
             case 'execute': {
               const admittedAsProbe = { value: false };
+              const admittedClosed = { value: false };
               const result = await breaker
                 .execute(() => {
                   admittedAsProbe.value = breaker.state === CircuitState.HalfOpen;
+                  admittedClosed.value = breaker.state === CircuitState.Closed;
                   clock.advance(c.ms);
                   if (c.outcome === 'failure') throw new Error('x');
                   return c.outcome === 'bad_result' ? 'bad' : 'good';
@@ -163,6 +165,17 @@ describe('random interleavings of concurrent calls, outcomes and clock moves', (
                 );
               if (admittedAsProbe.value) probes++;
               recorded[result]++;
+              // The rates are evaluated after every recorded call, successes included: a
+              // breaker still closed after one never has a window standing at a trip.
+              if (
+                admittedClosed.value &&
+                breaker.state === CircuitState.Closed &&
+                breaker.mode === 'normal'
+              ) {
+                const { failure_rate: f, slow_call_rate: slow } = breaker.metrics();
+                if (f !== null) expect(f.calls >= 4 && f.rate >= 0.5).toBe(false);
+                if (slow !== null) expect(slow.calls >= 3 && slow.rate >= 0.5).toBe(false);
+              }
               break;
             }
             case 'read': {

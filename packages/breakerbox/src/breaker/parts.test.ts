@@ -3,6 +3,8 @@ import { DeadlineQueue } from './deadline-queue.js';
 import { DurationHistogram, histogramQuantile } from './duration-histogram.js';
 import { FakeClock } from './fake-clock.js';
 import { RatePolicy } from './policies/rate.js';
+import { RateLimit } from './policies/rate-limit.js';
+import { createWindow } from './policies/sliding-window.js';
 import { isAllowedTransition } from './state.js';
 
 describe('DurationHistogram', () => {
@@ -122,6 +124,82 @@ describe('RatePolicy', () => {
   });
 });
 
+describe('RateLimit', () => {
+  it('agrees exactly with the division it replaces, at every count, for every rate', () => {
+    const random = seeded(13);
+    const rates = [0.07, 0.035, 0.1, 0.3, 1 / 3, 0.5, 0.57, 2 / 3, 0.999, 1];
+    for (let i = 0; i < 40; i++) rates.push(Math.max(random(), Number.EPSILON));
+    for (const rate of rates) {
+      for (const [minimumCalls, maxCalls] of [
+        [1, 1],
+        [5, 20],
+        [100, 100],
+        [7, Infinity],
+      ] as const) {
+        const limit = new RateLimit(rate, minimumCalls, maxCalls);
+        for (let calls = 0; calls <= 130; calls++) {
+          for (let count = 0; count <= calls; count++) {
+            const division = calls >= minimumCalls && count / calls >= rate;
+            if (limit.reached(count, calls) !== division) {
+              throw new Error(`rate ${rate}, min ${minimumCalls}: ${count}/${calls}`);
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('CountWindow', () => {
+  it('keeps running totals equal to a recount of its last outcomes', () => {
+    const random = seeded(7);
+    const window = createWindow({ type: 'count', size: 16 });
+    const kept: Array<[boolean, boolean]> = [];
+    for (let i = 0; i < 2_000; i++) {
+      const failed = random() < 0.3;
+      const slow = random() < 0.2;
+      window.record(i, failed, slow);
+      kept.push([failed, slow]);
+      const last = kept.slice(-16);
+      expect([window.calls, window.failures, window.slow]).toEqual([
+        last.length,
+        last.filter(([f]) => f).length,
+        last.filter(([, s]) => s).length,
+      ]);
+      if (i === 1_000) {
+        window.clear();
+        kept.length = 0;
+      }
+    }
+  });
+
+  it('a time window, after each call, holds the totals of that moment', () => {
+    const random = seeded(11);
+    const window = createWindow({ type: 'time', durationMs: 1_000, buckets: 5 });
+    let now = 0;
+    for (let i = 0; i < 500; i++) {
+      now += Math.floor(random() * 120);
+      window.record(now, random() < 0.3, random() < 0.2);
+      const { calls, failures, slow } = window;
+      expect({ calls, failures, slow }).toEqual(
+        window.totals(now, { calls: 0, failures: 0, slow: 0 }),
+      );
+    }
+  });
+});
+
+/** A small deterministic random source (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 describe('the shared signal of calls without a timeout', () => {
   it('never aborts and keeps no listeners, however many calls subscribe', async () => {
     const { CircuitBreaker } = await import('./circuit-breaker.js');
@@ -190,27 +268,28 @@ describe('CircuitOpenError', () => {
 });
 
 describe('policies, one file each', () => {
-  it('AnyOfPolicy reports each policy side by side and lets every policy see every call', async () => {
-    const { AnyOfPolicy } = await import('./policies/any-of.js');
+  it('both policies see every failure: the streak that trips names it, the window still counts it', async () => {
+    const { CircuitBreaker } = await import('./circuit-breaker.js');
+    const breaker = new CircuitBreaker({
+      name: 'both',
+      registry: null,
+      clock: new FakeClock(),
+      failureThreshold: 2,
+      failureRate: { threshold: 0.5, minimumCalls: 2, window: { type: 'count', size: 4 } },
+    });
+    const reasons: string[] = [];
+    breaker.onStateChange((e) => reasons.push(e.reason));
+    const failing = (): Promise<never> => Promise.reject(new Error('down'));
+    for (let i = 0; i < 2; i++) await breaker.execute(failing).catch(() => undefined);
+    expect(reasons).toEqual(['failure_threshold']); // the streak decides first
+    expect(breaker.metrics().failure_rate).toEqual({ rate: 1, calls: 2, failures: 2 });
+  });
+
+  it('the consecutive streak restores only a sane count', async () => {
     const { ConsecutiveFailuresPolicy } = await import('./policies/consecutive-failures.js');
     const streak = new ConsecutiveFailuresPolicy(2);
-    const window = new RatePolicy(
-      { type: 'count', size: 4 },
-      { threshold: 0.5, minimumCalls: 2, window: { type: 'count', size: 4 } },
-      undefined,
-    );
-    const any = new AnyOfPolicy(streak, window);
-    expect(any.record(true, 0, 0)).toBeUndefined();
-    expect(any.record(true, 0, 0)).toBe('failure_threshold'); // the first to decide names it
-    expect(any.snapshot(0)).toEqual({
-      kind: 'any_of',
-      policies: [
-        { kind: 'consecutive_failures', failures: 2, threshold: 2 },
-        { kind: 'sliding_window', calls: 2, failures: 2, slow: 0, failureRate: 1, slowCallRate: 0 },
-      ],
-    });
-    any.reset();
-    expect(streak.streak).toBe(0);
+    streak.restore(1.7);
+    expect(streak.snapshot()).toEqual({ kind: 'consecutive_failures', failures: 1, threshold: 2 });
     streak.restore(NaN);
     expect(streak.snapshot()).toEqual({ kind: 'consecutive_failures', failures: 0, threshold: 2 });
   });

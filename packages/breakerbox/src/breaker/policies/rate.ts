@@ -3,8 +3,8 @@ import {
   type OutcomeWindow,
   type SlidingWindow,
   type WindowExport,
-  type WindowTotals,
 } from './sliding-window.js';
+import { RateLimit } from './rate-limit.js';
 import type { PolicySnapshot, TripPolicy, TripReason } from './trip-policy.js';
 
 export interface FailureRateOptions {
@@ -28,32 +28,42 @@ export interface SlowCallOptions {
 
 /**
  * The failure rate and the slow-call rate (Resilience4j) over one shared sliding window.
- * Either may open the circuit; both are evaluated after every recorded call.
+ * Either may open the circuit; both are evaluated after every recorded call. That runs on
+ * every closed call, so it is integer work: the window keeps running totals and each rate
+ * is a table lookup (`RateLimit`), no division and no allocation.
  */
 export class RatePolicy implements TripPolicy {
   private readonly window: OutcomeWindow;
-  /** Reused on every call: the totals never escape. */
-  private readonly scratch: WindowTotals = { calls: 0, failures: 0, slow: 0 };
   private readonly slowAfterMs: number;
+  private readonly failureLimit: RateLimit | undefined;
+  private readonly slowLimit: RateLimit | undefined;
 
   constructor(
     window: SlidingWindow,
-    private readonly failureRate: FailureRateOptions | undefined,
-    private readonly slowCall: SlowCallOptions | undefined,
+    failureRate: FailureRateOptions | undefined,
+    slowCall: SlowCallOptions | undefined,
   ) {
     this.window = createWindow(window);
+    const maxCalls = window.type === 'count' ? window.size : Infinity;
+    this.failureLimit =
+      failureRate === undefined
+        ? undefined
+        : new RateLimit(failureRate.threshold, failureRate.minimumCalls, maxCalls);
+    this.slowLimit =
+      slowCall === undefined
+        ? undefined
+        : new RateLimit(slowCall.rateThreshold, slowCall.minimumCalls, maxCalls);
     this.slowAfterMs = slowCall === undefined ? Infinity : slowCall.durationThreshold;
   }
 
   record(failed: boolean, durationMs: number, now: number): TripReason | undefined {
-    this.window.record(now, failed, durationMs > this.slowAfterMs);
-    const { calls, failures, slow } = this.window.totals(now, this.scratch);
-    const f = this.failureRate;
-    if (f !== undefined && calls >= f.minimumCalls && failures / calls >= f.threshold) {
+    const w = this.window;
+    w.record(now, failed, durationMs > this.slowAfterMs);
+    // Both rates are above 0, so a count of 0 never trips: the usual call stops at a load.
+    if (w.failures !== 0 && this.failureLimit?.reached(w.failures, w.calls) === true) {
       return 'failure_rate';
     }
-    const s = this.slowCall;
-    if (s !== undefined && calls >= s.minimumCalls && slow / calls >= s.rateThreshold) {
+    if (w.slow !== 0 && this.slowLimit?.reached(w.slow, w.calls) === true) {
       return 'slow_call_rate';
     }
     return undefined;

@@ -23,10 +23,14 @@ export type WindowExport =
 const FAILED = 1;
 const SLOW = 2;
 
-/** One window of call outcomes, shared by the failure-rate and slow-call-rate checks. */
-export interface OutcomeWindow {
+/**
+ * One window of call outcomes, shared by the failure-rate and slow-call-rate checks. After
+ * `record`, its `calls`, `failures` and `slow` are the window's totals at that call's time:
+ * the rate checks read three fields, with no call and no copy.
+ */
+export interface OutcomeWindow extends Readonly<WindowTotals> {
   record(now: number, failed: boolean, slow: boolean): void;
-  /** Writes the totals into `into` (no allocation on the call path). */
+  /** The totals at `now`, written into `into` (reading them changes nothing). */
   totals(now: number, into: WindowTotals): WindowTotals;
   clear(): void;
   export(now: number): WindowExport;
@@ -40,35 +44,36 @@ export function createWindow(window: SlidingWindow): OutcomeWindow {
     : new TimeWindow(window.durationMs, window.buckets ?? 10);
 }
 
-/** A ring of the last `size` outcomes, each a bit set (1 = failed, 2 = slow). */
+/** A ring of the last `size` outcomes, each a bit set (1 = failed, 2 = slow), with running totals. */
 class CountWindow implements OutcomeWindow {
   private readonly outcomes: Uint8Array;
   private next = 0;
-  private filled = 0;
-  private failures = 0;
-  private slow = 0;
+  calls = 0;
+  failures = 0;
+  slow = 0;
 
   constructor(size: number) {
     this.outcomes = new Uint8Array(size);
   }
 
   record(_now: number, failed: boolean, slow: boolean): void {
-    const size = this.outcomes.length;
-    if (this.filled === size) {
-      const old = this.outcomes[this.next]!;
-      this.failures -= old & FAILED;
-      this.slow -= (old & SLOW) >> 1;
-    } else {
-      this.filled++;
+    const outcomes = this.outcomes;
+    const next = this.next;
+    // A slot not yet filled holds 0 (see clear), so the evicted outcome needs no fill check,
+    // and a clean success over a clean one (the usual call) writes and counts nothing.
+    const old = outcomes[next]!;
+    const bits = (failed ? FAILED : 0) | (slow ? SLOW : 0);
+    if (bits !== old) {
+      outcomes[next] = bits;
+      this.failures += (bits & FAILED) - (old & FAILED);
+      this.slow += (bits >> 1) - (old >> 1);
     }
-    this.outcomes[this.next] = (failed ? FAILED : 0) | (slow ? SLOW : 0);
-    if (failed) this.failures++;
-    if (slow) this.slow++;
-    if (++this.next === size) this.next = 0;
+    if (this.calls < outcomes.length) this.calls++;
+    this.next = next + 1 === outcomes.length ? 0 : next + 1;
   }
 
   totals(_now: number, into: WindowTotals): WindowTotals {
-    into.calls = this.filled;
+    into.calls = this.calls;
     into.failures = this.failures;
     into.slow = this.slow;
     return into;
@@ -77,7 +82,7 @@ class CountWindow implements OutcomeWindow {
   clear(): void {
     this.outcomes.fill(0);
     this.next = 0;
-    this.filled = 0;
+    this.calls = 0;
     this.failures = 0;
     this.slow = 0;
   }
@@ -85,8 +90,8 @@ class CountWindow implements OutcomeWindow {
   export(): WindowExport {
     const size = this.outcomes.length;
     const outcomes: number[] = [];
-    const first = (this.next - this.filled + size) % size;
-    for (let i = 0; i < this.filled; i++) outcomes.push(this.outcomes[(first + i) % size]!);
+    const first = (this.next - this.calls + size) % size;
+    for (let i = 0; i < this.calls; i++) outcomes.push(this.outcomes[(first + i) % size]!);
     return { type: 'count', size, outcomes };
   }
 
@@ -99,13 +104,19 @@ class CountWindow implements OutcomeWindow {
   }
 }
 
-/** Fixed-width time buckets covering the last `durationMs`; memory is bounded by `buckets`. */
+/**
+ * Fixed-width time buckets covering the last `durationMs`; memory is bounded by `buckets`.
+ * Buckets age out with time, not with calls, so `record` sums them (a few buckets) afresh.
+ */
 class TimeWindow implements OutcomeWindow {
   private readonly bucketMs: number;
   private readonly epochs: Float64Array;
-  private readonly calls: Uint32Array;
-  private readonly failures: Uint32Array;
-  private readonly slow: Uint32Array;
+  private readonly bucketCalls: Uint32Array;
+  private readonly bucketFailures: Uint32Array;
+  private readonly bucketSlow: Uint32Array;
+  calls = 0;
+  failures = 0;
+  slow = 0;
 
   constructor(
     private readonly durationMs: number,
@@ -113,27 +124,28 @@ class TimeWindow implements OutcomeWindow {
   ) {
     this.bucketMs = durationMs / buckets;
     this.epochs = new Float64Array(buckets).fill(-Infinity);
-    this.calls = new Uint32Array(buckets);
-    this.failures = new Uint32Array(buckets);
-    this.slow = new Uint32Array(buckets);
+    this.bucketCalls = new Uint32Array(buckets);
+    this.bucketFailures = new Uint32Array(buckets);
+    this.bucketSlow = new Uint32Array(buckets);
   }
 
   private bucket(epoch: number): number {
     const index = ((epoch % this.epochs.length) + this.epochs.length) % this.epochs.length;
     if (this.epochs[index] !== epoch) {
       this.epochs[index] = epoch;
-      this.calls[index] = 0;
-      this.failures[index] = 0;
-      this.slow[index] = 0;
+      this.bucketCalls[index] = 0;
+      this.bucketFailures[index] = 0;
+      this.bucketSlow[index] = 0;
     }
     return index;
   }
 
   record(now: number, failed: boolean, slow: boolean): void {
     const index = this.bucket(Math.floor(now / this.bucketMs));
-    this.calls[index]!++;
-    if (failed) this.failures[index]!++;
-    if (slow) this.slow[index]!++;
+    this.bucketCalls[index]!++;
+    if (failed) this.bucketFailures[index]!++;
+    if (slow) this.bucketSlow[index]!++;
+    this.totals(now, this);
   }
 
   totals(now: number, into: WindowTotals): WindowTotals {
@@ -145,9 +157,9 @@ class TimeWindow implements OutcomeWindow {
     for (let i = 0; i < this.epochs.length; i++) {
       const epoch = this.epochs[i]!;
       if (epoch >= oldest && epoch <= current) {
-        calls += this.calls[i]!;
-        failures += this.failures[i]!;
-        slow += this.slow[i]!;
+        calls += this.bucketCalls[i]!;
+        failures += this.bucketFailures[i]!;
+        slow += this.bucketSlow[i]!;
       }
     }
     into.calls = calls;
@@ -158,9 +170,12 @@ class TimeWindow implements OutcomeWindow {
 
   clear(): void {
     this.epochs.fill(-Infinity);
-    this.calls.fill(0);
-    this.failures.fill(0);
-    this.slow.fill(0);
+    this.bucketCalls.fill(0);
+    this.bucketFailures.fill(0);
+    this.bucketSlow.fill(0);
+    this.calls = 0;
+    this.failures = 0;
+    this.slow = 0;
   }
 
   export(now: number): WindowExport {
@@ -168,12 +183,12 @@ class TimeWindow implements OutcomeWindow {
     const entries: Array<{ age: number; calls: number; failures: number; slow: number }> = [];
     for (let i = 0; i < this.epochs.length; i++) {
       const age = current - this.epochs[i]!;
-      if (age >= 0 && age < this.epochs.length && this.calls[i]! > 0) {
+      if (age >= 0 && age < this.epochs.length && this.bucketCalls[i]! > 0) {
         entries.push({
           age,
-          calls: this.calls[i]!,
-          failures: this.failures[i]!,
-          slow: this.slow[i]!,
+          calls: this.bucketCalls[i]!,
+          failures: this.bucketFailures[i]!,
+          slow: this.bucketSlow[i]!,
         });
       }
     }
@@ -195,9 +210,9 @@ class TimeWindow implements OutcomeWindow {
       const age = Math.floor(entry.age);
       if (!(age >= 0 && age < this.epochs.length)) continue;
       const index = this.bucket(current - age);
-      this.calls[index] = count(entry.calls);
-      this.failures[index] = Math.min(count(entry.failures), this.calls[index]!);
-      this.slow[index] = Math.min(count(entry.slow), this.calls[index]!);
+      this.bucketCalls[index] = count(entry.calls);
+      this.bucketFailures[index] = Math.min(count(entry.failures), this.bucketCalls[index]!);
+      this.bucketSlow[index] = Math.min(count(entry.slow), this.bucketCalls[index]!);
     }
   }
 }

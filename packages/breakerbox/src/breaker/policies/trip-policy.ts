@@ -27,5 +27,4 @@ export type PolicySnapshot =
       slow: number;
       failureRate: number;
       slowCallRate: number;
-    }
-  | { kind: 'any_of'; policies: PolicySnapshot[] };
+    };
