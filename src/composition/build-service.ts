@@ -15,6 +15,7 @@ import { isEmbeddingFailure } from '../dependencies/embeddings/errors.js';
 import { createApp } from '../http/app.js';
 import { dashboardRoutes } from '../http/dashboard/routes.js';
 import { TransitionHistory } from '../http/dashboard/transition-history.js';
+import { HttpServerDurations } from '../otel/http-server-durations.js';
 import { startOpenTelemetry, type OpenTelemetryHandle } from '../otel/sdk.js';
 import { buildCache, type BuildCacheOptions, type BuiltCache } from './build-cache.js';
 import { registerBreakerGauges } from './breaker-gauges.js';
@@ -67,6 +68,10 @@ export interface RunningService {
 export function buildService(config: Config, options: BuildServiceOptions): Service {
   const { logger } = options;
   const registry = new BreakerRegistry();
+  const httpDurations = new HttpServerDurations();
+  // With OTEL_TRACES_EXPORTER=none no span is ever exported: skip span work on the request
+  // path entirely (server spans, Redis client spans), not just its export.
+  const tracing = options.openTelemetry === false || config.otel.tracesExporter !== 'none';
   const otel: OpenTelemetryHandle =
     options.openTelemetry === false
       ? {
@@ -74,7 +79,7 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
           meter: metrics.getMeter(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION),
           shutdown: () => Promise.resolve(),
         }
-      : startOpenTelemetry({ ...config.otel, registry });
+      : startOpenTelemetry({ ...config.otel, registry, producers: [httpDurations] });
   const cleanups: Array<() => unknown> = [];
   const breakerTelemetry = new BreakerTelemetry({
     registry,
@@ -109,7 +114,7 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
   });
   const cache = buildCache(config, {
     breakers,
-    tracer: otel.tracer,
+    ...(tracing ? { tracer: otel.tracer } : {}),
     meter: otel.meter,
     redisClient: {
       ...options.redisClient,
@@ -201,9 +206,8 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     cache: cache.cache,
     embeddings,
     tracer: otel.tracer,
-    // With OTEL_TRACES_EXPORTER=none no span is ever recorded: skip the span work entirely.
-    tracing: options.openTelemetry === false || config.otel.tracesExporter !== 'none',
-    meter: otel.meter,
+    tracing,
+    httpDurations,
     logger,
     redisBreakerName: REDIS_BREAKER,
     bodyLimitBytes: config.bodyLimitBytes,

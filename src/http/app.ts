@@ -1,4 +1,4 @@
-import type { Meter, Tracer } from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { BreakerRegistry } from 'breakerbox';
@@ -6,6 +6,7 @@ import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
 import type { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
 import { declaredLength, payloadTooLargeResponse, tooLarge } from './body.js';
 import { errorResponse, HttpError } from './errors.js';
+import type { HttpServerDurations } from '../otel/http-server-durations.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { tracing } from './middleware/tracing.js';
 import { adminRoutes } from './routes/admin.js';
@@ -27,7 +28,7 @@ export interface AppDeps {
   /** Server spans per request (default true). Off: no span work at all on the request path. */
   tracing?: boolean;
   /** Where `http.server.request.duration` is recorded (unset: not recorded). */
-  meter?: Meter;
+  httpDurations?: HttpServerDurations;
   logger: AppLogger;
   redisBreakerName: string;
   bodyLimitBytes: number;
@@ -57,7 +58,7 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
-  if (deps.meter !== undefined) app.use('*', httpMetrics(deps.meter));
+  if (deps.httpDurations !== undefined) app.use('*', httpMetrics(deps.httpDurations));
   if (deps.tracing !== false) app.use('*', tracing(deps.tracer));
   app.use('*', async (c, next) => {
     await next();

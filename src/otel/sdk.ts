@@ -1,7 +1,15 @@
-import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import {
+  metrics,
+  ROOT_CONTEXT,
+  trace,
+  type ContextManager,
+  type Meter,
+  type Tracer,
+} from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   ConsoleSpanExporter,
@@ -13,12 +21,27 @@ import type { BreakerRegistry } from 'breakerbox';
 import { INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION } from 'breakerbox';
 import { BreakerDurationProducer } from 'breakerbox/sdk';
 
+/** A context manager that keeps no context: what the API does before any is registered. */
+const ROOT_ONLY_CONTEXT: ContextManager = {
+  active: () => ROOT_CONTEXT,
+  with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
+  bind: (_context, target) => target,
+  enable() {
+    return this;
+  },
+  disable() {
+    return this;
+  },
+};
+
 export interface OpenTelemetryOptions {
   serviceName: string;
   tracesExporter: 'otlp' | 'console' | 'none';
   prometheusHost: string;
   prometheusPort: number;
   registry: BreakerRegistry;
+  /** More metrics served at collection time (the HTTP server durations). */
+  producers?: MetricProducer[];
 }
 
 export interface OpenTelemetryHandle {
@@ -42,7 +65,7 @@ export function startOpenTelemetry(options: OpenTelemetryOptions): OpenTelemetry
   const prometheus = new PrometheusExporter({
     host: options.prometheusHost,
     port: options.prometheusPort,
-    metricProducers: [new BreakerDurationProducer(options.registry)],
+    metricProducers: [new BreakerDurationProducer(options.registry), ...(options.producers ?? [])],
     // Keep series to the instrument's own attributes (circuit_breaker_name, state, outcome, ...):
     // no otel_scope_* labels, since the scope is always breakerbox.
     withoutScopeInfo: true,
@@ -57,15 +80,12 @@ export function startOpenTelemetry(options: OpenTelemetryOptions): OpenTelemetry
     resource,
     autoDetectResources: false,
     metricReader: prometheus,
-    // The Prometheus exporter writes names without unit suffixes; the HTTP semconv metric is
-    // known to Prometheus users as http_server_request_duration_seconds, so it gets its unit.
-    views: [
-      {
-        instrumentName: 'http.server.request.duration',
-        name: 'http.server.request.duration_seconds',
-      },
-    ],
     spanProcessors,
+    // Tracing off: no context manager and no propagator, so no async-hooks bookkeeping on every
+    // promise (measured: 20% of a cache GET's throughput). Nothing reads the context then.
+    ...(options.tracesExporter === 'none'
+      ? { contextManager: ROOT_ONLY_CONTEXT, textMapPropagator: null }
+      : {}),
     logRecordProcessors: [],
     // Node.js runtime metrics (nodejs.eventloop.*, v8js.*): event-loop delay is sampled by
     // perf_hooks every 10 ms, the rest is read when Prometheus scrapes.
