@@ -192,7 +192,7 @@ export class BreakerCore {
 
   // ---------------------------------------------------------------- manual control
 
-  /** Closes the circuit, leaves manual modes and clears the counts the plan's reset clears. */
+  /** Closes the circuit, leaves manual modes and clears the failure and success counts. */
   reset(): void {
     this._machine.reset(this._clock.now());
     this._resetPolicies();
@@ -214,7 +214,7 @@ export class BreakerCore {
 
   // ---------------------------------------------------------------- observation
 
-  /** The seed plan's metrics snapshot, extended. Side-effect free. */
+  /** The `metrics()` snapshot (service, state, failure_count, ... in snake_case), extended. Side-effect free. */
   metrics(): CircuitBreakerSnapshot {
     const now = this._clock.now();
     return buildSnapshot({

@@ -35,7 +35,7 @@ async function failTimes(breaker: CircuitBreaker, n: number): Promise<void> {
 }
 
 describe('configuration (plan: TestCircuitBreakerConfig)', () => {
-  it('has the plan defaults: threshold 5, recovery 30 s, one half-open call', () => {
+  it('has the documented defaults: threshold 5, recovery 30 s, one half-open call', () => {
     const breaker = new CircuitBreaker({ name: 'service', registry: null });
     const { config } = breaker.metrics();
     expect(config.failure_threshold).toBe(5);
@@ -161,7 +161,7 @@ describe('state transitions (plan: TestCircuitBreakerStates)', () => {
 });
 
 describe('metrics (plan: TestCircuitBreakerMetrics)', () => {
-  it('reports the plan fields', async () => {
+  it('reports the snapshot fields', async () => {
     const { breaker } = setup({ failureThreshold: 5, recoveryTimeout: 30_000 });
     await breaker.execute(ok);
     await failTimes(breaker, 1);
@@ -197,7 +197,7 @@ describe('metrics (plan: TestCircuitBreakerMetrics)', () => {
     expect(m.time_in_state_seconds).toBe(6);
   });
 
-  it('reset clears state and the plan counts', async () => {
+  it('reset clears state and the counts', async () => {
     const { breaker } = setup({ failureThreshold: 1 });
     await breaker.execute(ok);
     await failTimes(breaker, 1);
@@ -294,7 +294,7 @@ describe('execute and protect (plan: TestCircuitBreakerDecorator)', () => {
   });
 });
 
-describe('the seed plan defects, fixed', () => {
+describe('defects of the original Python design, fixed', () => {
   it('a success in CLOSED resets the consecutive-failure count', async () => {
     // Plan logic: lifetime failures, so 4 + 4 failures with a success between would open at 5.
     const { breaker } = setup({ failureThreshold: 5 });
@@ -316,7 +316,7 @@ describe('the seed plan defects, fixed', () => {
     await failTimes(breaker, 1);
     clock.advance(100);
     expect(breaker.tryAcquire()).toBeDefined();
-    expect(breaker.tryAcquire()).toBeUndefined(); // the plan let a second one in
+    expect(breaker.tryAcquire()).toBeUndefined(); // a probe counted apart from halfOpenMaxCalls would let a second one in
   });
 
   it('a probe whose outcome is never reported does not wedge HALF_OPEN', async () => {
@@ -403,7 +403,7 @@ describe('the seed plan defects, fixed', () => {
     });
     await failTimes(embedding, 1);
     await failTimes(redis, 1);
-    // the plan checked `name in ["embedding"]`, which never matches "embedding_service"
+    // matching by a short name (`name in ["embedding"]`), which never matches "embedding_service"
     expect(registry.criticalOpen()).toEqual(['embedding_service']);
   });
 

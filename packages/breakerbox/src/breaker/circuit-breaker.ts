@@ -125,7 +125,7 @@ export class CircuitBreaker implements Disposable {
     return this.#core.tryAcquire();
   }
 
-  /** Closes the circuit, leaves manual modes and clears the counts the plan's reset clears. */
+  /** Closes the circuit, leaves manual modes and clears the failure and success counts. */
   reset(): void {
     this.#core.reset();
   }
@@ -143,7 +143,7 @@ export class CircuitBreaker implements Disposable {
     this.#core.disable();
   }
 
-  /** The seed plan's metrics snapshot, extended. Side-effect free. */
+  /** The `metrics()` snapshot (service, state, failure_count, ... in snake_case), extended. Side-effect free. */
   metrics(): CircuitBreakerSnapshot {
     return this.#core.metrics();
   }

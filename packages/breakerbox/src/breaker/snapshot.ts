@@ -9,7 +9,7 @@ import type { StateMachine } from './state-machine.js';
 export type CallOutcome = 'success' | 'failure' | 'rejected' | 'ignored';
 export const CALL_OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'rejected', 'ignored'];
 
-/** The `metrics()` snapshot: the seed plan's JSON shape, plus what operators also need. */
+/** The `metrics()` snapshot: the health JSON shape (service, state, failure_count, ...), plus what operators also need. */
 export interface CircuitBreakerSnapshot {
   service: string;
   state: CircuitState;
@@ -23,7 +23,7 @@ export interface CircuitBreakerSnapshot {
   state_changed_at: string | null;
   config: {
     failure_threshold: number | null;
-    /** Seconds, as in the seed's JSON. */
+    /** Seconds (the health JSON's unit). */
     recovery_timeout: number;
     half_open_max_calls: number;
     half_open_max_wait: number;
@@ -74,7 +74,7 @@ function windowLabel(window: SlidingWindow): string {
 }
 
 /**
- * Builds the snake_case snapshot (the seed plan's HTTP shape) from the breaker's parts.
+ * Builds the snake_case snapshot (the shape /health serves) from the breaker's parts.
  * Reading never changes anything: it is safe from a metrics scrape or a health check.
  */
 export function buildSnapshot(src: SnapshotSources): CircuitBreakerSnapshot {

@@ -68,7 +68,7 @@ export class StateMachine {
     if (s.kind === CircuitState.Open) {
       const due = this.scheduler === undefined ? now >= s.retryAt : this.recoveryDue;
       if (!due) return REJECTED;
-      // The call that notices recovery is due is itself the first probe (the plan let N+1 in).
+      // The call that notices recovery is due is itself the first probe (counting it apart would let N+1 probes in).
       this.transition(CircuitState.HalfOpen, 'recovery_timeout', now);
       s = this.current;
     }

@@ -1,4 +1,4 @@
-/** Instrument, attribute and span-event names: contract section 2, kept in one place. */
+/** Instrument, attribute and span-event names (the ones dashboards and alerts query), kept in one place. */
 export const INSTRUMENTATION_SCOPE = 'breakerbox';
 export const INSTRUMENTATION_VERSION = '0.1.0';
 

@@ -1,7 +1,7 @@
 import type { PolicySnapshot, TripPolicy } from './trip-policy.js';
 
 /**
- * Opens after `threshold` failures in a row. A success resets the streak: the seed plan
+ * Opens after `threshold` failures in a row. A success resets the streak: the original Python design
  * counted lifetime failures, so five failures spread over a week would open the circuit.
  * The streak is also the snapshot's `failure_count`, so it runs with an Infinity threshold
  * too (a rate-only breaker): it is the one place that count is kept.
