@@ -767,6 +767,81 @@ export function circuitBreakersDashboard(): Dashboard {
       ),
   );
 
+  // --- Cache coherence -----------------------------------------------------------------------
+  // Whether each replica's L1 can be trusted: Redis's invalidations, flushes, the journal.
+  builder.withRow(new RowBuilder('Cache coherence').id(id()));
+  builder.withPanel(
+    timeseries(
+      'L1 invalidations and flushes — fleet',
+      'Keys each replica dropped from L1 because Redis said another client changed them ' +
+        '(CLIENT TRACKING), and whole-L1 flushes by cause: reconnect (a dropped connection ' +
+        'may have missed invalidations), redis_restart (a new run_id), flushall. Flushes ' +
+        'while Redis is steady point at an unstable network between the service and Redis.',
+    )
+      .id(id())
+      .unit('ops')
+      .min(0)
+      .withTarget(
+        query('A', `sum(rate(${S.l1Invalidations}${selInstance()}[${RATE}]))`, 'invalidations'),
+      )
+      .withTarget(
+        query(
+          'B',
+          `sum by (cause) (rate(${S.l1Flushes}${selInstance()}[${RATE}]))`,
+          'flush: {{cause}}',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'L1 coherent per instance',
+      '1 while an instance can prove its L1 is coherent with Redis (tracking on, invalidation ' +
+        'connection answering). At 0 it reads from Redis, and while Redis is unreachable it ' +
+        'serves L1 copies only as a bounded, marked fallback (x-cache-stale), counted in ' +
+        'the stale rate beside it.',
+    )
+      .id(id())
+      .min(0)
+      .withTarget(
+        query('A', `min by (instance) (${S.cacheTracking}${selInstance()})`, '{{instance}}'),
+      )
+      .withTarget(
+        query(
+          'B',
+          `sum by (instance) (rate(${S.l1StaleServed}${selInstance()}[${RATE}]))`,
+          'stale served/s @ {{instance}}',
+        ),
+      ),
+  );
+  builder.withPanel(
+    timeseries(
+      'Invalidation journal per instance',
+      'Deletes and overwrites that could not reach Redis, journaled on local disk until the ' +
+        'background replay applies them (within seconds of Redis answering again), and the ' +
+        'replay and full-journal (503) rates. A size that stays above 0 while Redis is up ' +
+        'means that replica cannot reach Redis.',
+    )
+      .id(id())
+      .min(0)
+      .withTarget(
+        query('A', `max by (instance) (${S.journalSize}${selInstance()})`, 'size @ {{instance}}'),
+      )
+      .withTarget(
+        query(
+          'B',
+          `sum by (instance) (rate(${S.journalReplays}${selInstance()}[${RATE}]))`,
+          'replays/s @ {{instance}}',
+        ),
+      )
+      .withTarget(
+        query(
+          'C',
+          `sum by (instance) (rate(${S.journalRejected}${selInstance()}[${RATE}]))`,
+          'rejected/s @ {{instance}}',
+        ),
+      ),
+  );
+
   // --- Runtime -------------------------------------------------------------------------------
   // @opentelemetry/instrumentation-runtime-node: an event-loop stall delays every request and
   // every breaker timer at once.

@@ -32,6 +32,16 @@ export const SERVICE_METRICS = {
   lastTransition: 'breakerbox_circuit_breaker_last_transition',
   /** Dependency errors written to the log (emitted) or folded into a summary (suppressed). */
   dependencyLogEvents: 'breakerbox_dependency_log_events_total',
+  /** Cache coherence: L1 keys dropped by Redis invalidations, whole-L1 flushes by cause. */
+  l1Invalidations: 'breakerbox_cache_l1_invalidations_total',
+  l1Flushes: 'breakerbox_cache_l1_flushes_total',
+  l1StaleServed: 'breakerbox_cache_l1_stale_served_total',
+  /** 1 while L1 is provably coherent with Redis (CLIENT TRACKING on and recently proven). */
+  cacheTracking: 'breakerbox_cache_tracking',
+  /** Invalidations journaled on disk and not yet applied to Redis; replays; 503s when full. */
+  journalSize: 'breakerbox_cache_journal_size',
+  journalReplays: 'breakerbox_cache_journal_replays_total',
+  journalRejected: 'breakerbox_cache_journal_rejected_total',
 } as const;
 
 /**
@@ -88,6 +98,7 @@ export const KNOWN_LABELS: readonly string[] = [
   'kind',
   'reason',
   'dependency',
+  'cause',
   // HTTP semconv and runtime metrics
   'http_route',
   'http_request_method',
