@@ -20,7 +20,7 @@ import {
 // started (the contract's "the cache is correct across replicas").
 
 const REPLICAS = 3;
-const OPS_PER_PHASE = 700;
+const OPS_PER_PHASE = 1_500;
 const WORKERS = 6;
 const KEYS_PER_PHASE = 16;
 
