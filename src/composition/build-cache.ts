@@ -1,8 +1,19 @@
 import { ValueType, type Meter, type Tracer } from '@opentelemetry/api';
 import type { CircuitBreaker } from 'breakerbox';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { REDIS_BREAKER, type Config } from '../config/config.js';
 import { CascadeCache, type LookupResult } from '../dependencies/cache/cascade-cache.js';
+import { ClusterTracking, clusterTopology } from '../dependencies/cache/cluster/cluster-cache.js';
+import {
+  createClusterClient,
+  type ClusterClientEvent,
+  type ClusterClientOptions,
+} from '../dependencies/cache/cluster/cluster-client.js';
+import {
+  mirrorRollUp,
+  ShardBreakers,
+  type ShardRollUp,
+} from '../dependencies/cache/cluster/shard-breakers.js';
 import { InvalidationJournal } from '../dependencies/cache/journal.js';
 import { L1Cache, type L1CacheOptions } from '../dependencies/cache/l1-cache.js';
 import {
@@ -36,18 +47,38 @@ export interface CacheStatus {
   journalSize: number;
   journalMaxEntries: number;
   journalDir: string;
+  /** Cluster only: tracking per master `host:port`. */
+  masters?: Record<
+    string,
+    { tracking: boolean; coherent: boolean; sinceCoherentMs: number | null }
+  >;
+}
+
+/** The parts that exist only with REDIS_CLUSTER_NODES. */
+export interface ClusterParts {
+  client: Cluster;
+  /** `redis_cache:<shard>` breakers, following the slot map. */
+  shards: ShardBreakers;
+  tracking: ClusterTracking;
+  /** The roll-up that `redis_cache` mirrors (see shard-breakers.ts). */
+  rollUp(): ShardRollUp;
+  /** The Cluster client's last event per master node (`node_ready`, `node_close`, ...). */
+  nodeConnection(node: string): string | undefined;
 }
 
 export interface BuiltCache {
   cache: CascadeCache;
   store: RedisStore;
   l1: L1Cache;
-  client: Redis;
-  /** The connection that receives `__redis__:invalidate`. */
-  subscriber: Redis;
-  tracker: InvalidationTracker;
+  client: Redis | Cluster;
+  /** Standalone only: the connection that receives `__redis__:invalidate`. */
+  subscriber: Redis | undefined;
+  /** Standalone only (on a cluster: `cluster.tracking`). */
+  tracker: InvalidationTracker | undefined;
   journal: InvalidationJournal;
+  /** `redis_cache`: the single breaker, or on a cluster the mirrored roll-up of the shards. */
   breaker: CircuitBreaker;
+  cluster: ClusterParts | undefined;
   /** The Redis client's last connection event: connecting, ready, reconnecting, ... */
   connection(): string;
   status(): CacheStatus;
@@ -60,6 +91,8 @@ export interface BuildCacheOptions {
   meter?: Meter;
   /** Client settings tests tune (reconnect pacing, socket timeout); never needed in production. */
   redisClient?: Partial<RedisClientOptions>;
+  /** Cluster client settings tests tune, and its event hook (REDIS_CLUSTER_NODES set). */
+  clusterClient?: Partial<Omit<ClusterClientOptions, 'seeds'>>;
   /** L1 and L2 settings that have no environment variable (tests shrink them). */
   l1?: Partial<L1CacheOptions>;
   store?: Partial<Omit<RedisStoreOptions, 'client' | 'breaker' | 'journal'>>;
@@ -77,13 +110,21 @@ export function buildCache(
   config: Pick<Config, 'redis' | 'cache'>,
   options: BuildCacheOptions,
 ): BuiltCache {
-  const breaker = options.breakers(REDIS_BREAKER, config.redis.breaker, {
+  const breakerOptions = {
     // A probe is one command with its own timeout; a probe that never reports cannot wedge.
     halfOpenMaxWait: Math.max(5_000, config.redis.commandTimeoutMs * 4),
     // Besides the consecutive threshold: a quarter of the calls of the last 30 s failing (at least
     // 20 calls) opens it too, so writes refused (OOM) between successful reads still trip it.
     failureRate: REDIS_FAILURE_RATE,
+  };
+  const breaker = options.breakers(REDIS_BREAKER, config.redis.breaker, breakerOptions);
+  const journal = new InvalidationJournal({
+    dir: config.cache.journalDir,
+    maxEntries: config.cache.journalMaxEntries,
   });
+  if (config.redis.cluster !== undefined) {
+    return buildClusterCache(config, options, breaker, breakerOptions, journal);
+  }
   let connection = 'connecting';
   const clientOptions: RedisClientOptions = {
     url: config.redis.url,
@@ -100,10 +141,6 @@ export function buildCache(
   const subscriber = createRedisClient({
     ...clientOptions,
     ioredis: { ...clientOptions.ioredis, autoResubscribe: false },
-  });
-  const journal = new InvalidationJournal({
-    dir: config.cache.journalDir,
-    maxEntries: config.cache.journalMaxEntries,
   });
   const store = new RedisStore({
     client,
@@ -161,6 +198,132 @@ export function buildCache(
     tracker,
     journal,
     breaker,
+    cluster: undefined,
+    connection: () => connection,
+    status,
+  };
+}
+
+/**
+ * The same cache on a Redis Cluster (REDIS_CLUSTER_NODES): one ioredis Cluster client, one
+ * `redis_cache:<shard>` breaker per shard guarding the keys of that shard (`redis_cache` is
+ * their mirrored roll-up), tracking per master, one journal replayed per shard.
+ */
+function buildClusterCache(
+  config: Pick<Config, 'redis' | 'cache'>,
+  options: BuildCacheOptions,
+  parent: CircuitBreaker,
+  breakerOptions: NonNullable<Parameters<BuildCacheOptions['breakers']>[2]>,
+  journal: InvalidationJournal,
+): BuiltCache {
+  const seeds = config.redis.cluster!;
+  let connection = 'connecting';
+  const nodeConnections = new Map<string, string>();
+  const late: { store?: RedisStore } = {};
+  const client = createClusterClient({
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    ...(seeds.username === undefined ? {} : { username: seeds.username }),
+    ...(seeds.password === undefined ? {} : { password: seeds.password }),
+    tls: seeds.tls,
+    ...options.clusterClient,
+    seeds: seeds.seeds,
+    onEvent: (event: ClusterClientEvent) => {
+      if ('node' in event) {
+        if (event.type !== 'node_error') nodeConnections.set(event.node, event.type);
+        if (event.type === 'node_removed') nodeConnections.delete(event.node);
+        // A master (back) up: measure its clock and replay what is journaled for it.
+        if (event.type === 'node_ready') late.store?.nodeReady(event.node);
+      } else if (event.type !== 'refresh') {
+        connection = event.type;
+      }
+      options.clusterClient?.onEvent?.(event);
+    },
+  });
+  const shards = new ShardBreakers({
+    cluster: client,
+    factory: options.breakers,
+    settings: config.redis.breaker,
+    breakerOptions,
+  });
+  const mirror = mirrorRollUp(parent, shards);
+  const store = new RedisStore({
+    client,
+    breaker: parent,
+    topology: clusterTopology(client, shards),
+    journal,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    ownsClient: true,
+    ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
+    ...options.store,
+  });
+  const l1 = new L1Cache({
+    maxEntries: config.cache.l1MaxEntries,
+    maxBytes: config.cache.l1MaxBytes,
+    ...options.l1,
+  });
+  late.store = store;
+  const cache = new CascadeCache({
+    l1,
+    l2: store,
+    l1MaxTtlMs: config.cache.l1MaxTtlMs,
+    onLookup: options.onLookup,
+    onClose: async () => {
+      mirror.dispose();
+      await tracking.close();
+      shards.dispose();
+    },
+  });
+  const onTrackingEvent = options.onTrackingEvent;
+  const tracking = new ClusterTracking({
+    cluster: client,
+    namespace: store.namespace,
+    listener: cache,
+    subscriber: {
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+      ...(options.clusterClient?.reconnectBaseMs === undefined
+        ? {}
+        : { reconnectBaseMs: options.clusterClient.reconnectBaseMs }),
+      ...(options.clusterClient?.reconnectMaxMs === undefined
+        ? {}
+        : { reconnectMaxMs: options.clusterClient.reconnectMaxMs }),
+    },
+    username: seeds.username,
+    password: seeds.password,
+    tls: seeds.tls,
+    ...(options.tracking === undefined ? {} : { tracking: options.tracking }),
+    ...(onTrackingEvent === undefined ? {} : { onEvent: onTrackingEvent }),
+  });
+  cache.setCoherence(tracking);
+
+  const status = (): CacheStatus => {
+    const t = tracking.status();
+    return {
+      tracking: t.tracking,
+      coherent: t.coherent,
+      sinceCoherentMs: t.sinceCoherentMs,
+      journalSize: journal.size,
+      journalMaxEntries: journal.maxEntries,
+      journalDir: config.cache.journalDir,
+      masters: t.masters,
+    };
+  };
+  if (options.meter !== undefined) registerCacheMetrics(options.meter, cache, journal, tracking);
+  return {
+    cache,
+    store,
+    l1,
+    client,
+    subscriber: undefined,
+    tracker: undefined,
+    journal,
+    breaker: parent,
+    cluster: {
+      client,
+      shards,
+      tracking,
+      rollUp: () => mirror.current,
+      nodeConnection: (node) => nodeConnections.get(node),
+    },
     connection: () => connection,
     status,
   };
@@ -171,7 +334,7 @@ function registerCacheMetrics(
   meter: Meter,
   cache: CascadeCache,
   journal: InvalidationJournal,
-  tracker: InvalidationTracker,
+  tracker: Pick<InvalidationTracker, 'coherent'>,
 ): void {
   const invalidations = meter.createObservableCounter('breakerbox.cache.l1.invalidations', {
     description: 'Keys invalidated in L1 by Redis invalidation messages (CLIENT TRACKING)',

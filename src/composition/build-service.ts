@@ -123,6 +123,12 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
         options.redisClient?.onEvent?.(event);
       },
     },
+    clusterClient: {
+      onEvent: (event) => {
+        // The cluster client as a whole; node events are per shard (health's `shards`).
+        if (!('node' in event) && event.type !== 'refresh') redisHealth.onClientEvent(event);
+      },
+    },
     ...(options.cache ?? {}),
     onTrackingEvent: (event) => {
       if (event.type === 'tracking_on' && event.cause === 'redis_restart') {

@@ -247,20 +247,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters when set');
   }
 
+  const cluster =
+    e.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterSeeds(e.REDIS_CLUSTER_NODES);
   return {
     host: e.HOST,
     port: e.PORT,
     redis: {
       url: e.REDIS_URL,
-      displayUrl: redactRedisUrl(e.REDIS_URL),
+      // With REDIS_CLUSTER_NODES: the seeds, credentials cut.
+      displayUrl: cluster?.display ?? redactRedisUrl(e.REDIS_URL),
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       breaker: {
         failureThreshold: e.REDIS_CIRCUIT_FAILURE_THRESHOLD,
         recoveryTimeoutMs: e.REDIS_CIRCUIT_RECOVERY_TIMEOUT * 1000,
         halfOpenMaxCalls: e.REDIS_CIRCUIT_HALF_OPEN_CALLS,
       },
-      cluster:
-        e.REDIS_CLUSTER_NODES === undefined ? undefined : parseClusterSeeds(e.REDIS_CLUSTER_NODES),
+      cluster,
     },
     cache: {
       l1MaxEntries: e.CACHE_L1_MAX_ENTRIES,

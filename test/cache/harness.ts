@@ -103,7 +103,8 @@ export class CacheHarness {
       ...(options.l1 === undefined ? {} : { l1: options.l1 }),
       onLookup: (r) => lookups.push(r),
     });
-    const { breaker, store, l1, cache, client } = built;
+    const { breaker, store, l1, cache } = built;
+    const client = built.client as Redis; // standalone: REDIS_URL
     if (options.redisUrl === undefined && !(await waitForRedisReady(client, 3_000))) {
       throw new Error('harness: client not ready');
     }

@@ -122,6 +122,7 @@ describe('the redis_cache circuit against a real, failing Redis', () => {
       l1: true,
       l2: false,
       circuitOpen: true,
+      circuitBreaker: 'redis_cache',
       pendingInvalidation: true,
     });
     // No wait for Redis (the command timeout is 150 ms); the journal's fsync is all it costs.

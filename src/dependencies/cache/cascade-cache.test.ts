@@ -116,6 +116,7 @@ describe('CascadeCache', () => {
       l1: true,
       l2: false,
       circuitOpen: true,
+      circuitBreaker: 'redis_cache',
       pendingInvalidation: true,
     });
     // Redis never held it, so no invalidation would reach it: never served as coherent.

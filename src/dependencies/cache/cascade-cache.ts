@@ -57,6 +57,8 @@ export interface CacheGetJsonResult {
   json: string | undefined;
   source: CacheSource | undefined;
   circuitOpen: boolean;
+  /** When `circuitOpen`: the breaker that refused (`redis_cache:<shard>` on a cluster). */
+  circuitBreaker?: string;
   l2: L2Status;
   stale: boolean;
 }
@@ -67,6 +69,8 @@ export interface CacheWriteResult {
   l2: boolean;
   /** Redis was skipped because its breaker is not letting calls through. */
   circuitOpen: boolean;
+  /** When `circuitOpen`: the breaker that refused (`redis_cache:<shard>` on a cluster). */
+  circuitBreaker?: string;
   /** L2 was not confirmed: the invalidation is journaled (applied before L2 serves the key). */
   pendingInvalidation: boolean;
 }
@@ -221,11 +225,17 @@ export class CascadeCache implements CoherenceListener {
       if (copy !== undefined) {
         this.counts.staleServed++;
         this.lookup('l1');
-        return { json: copy, source: 'l1', circuitOpen, l2: remote.status, stale: true };
+        return withBreaker<CacheGetJsonResult>(
+          { json: copy, source: 'l1', circuitOpen, l2: remote.status, stale: true },
+          remote,
+        );
       }
     }
     this.lookup('miss');
-    return { json: undefined, source: undefined, circuitOpen, l2: remote.status, stale: false };
+    return withBreaker<CacheGetJsonResult>(
+      { json: undefined, source: undefined, circuitOpen, l2: remote.status, stale: false },
+      remote,
+    );
   }
 
   /**
@@ -281,7 +291,10 @@ export class CascadeCache implements CoherenceListener {
 
   private writeResult(l1: boolean, remote: L2WriteResult): CacheWriteResult {
     const ok = remote.status === 'ok';
-    return { l1, l2: ok, circuitOpen: remote.status === 'skipped', pendingInvalidation: !ok };
+    return withBreaker<CacheWriteResult>(
+      { l1, l2: ok, circuitOpen: remote.status === 'skipped', pendingInvalidation: !ok },
+      remote,
+    );
   }
 
   private touch(key: string): void {
@@ -298,4 +311,13 @@ export class CascadeCache implements CoherenceListener {
       // Telemetry must never break a cache read.
     }
   }
+}
+
+/** Adds the name of the breaker that refused a skipped L2 call. */
+function withBreaker<T extends { circuitBreaker?: string }>(
+  result: T,
+  remote: L2GetResult | L2WriteResult,
+): T {
+  if (remote.status === 'skipped') result.circuitBreaker = remote.error.breakerName;
+  return result;
 }

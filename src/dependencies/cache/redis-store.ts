@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { CircuitOpenError, type CircuitBreaker } from 'breakerbox';
 import { InvalidationJournal, JournalFullError } from './journal.js';
+import { closeClusterClient } from './cluster/cluster-client.js';
 import { closeRedisClient } from './redis-client.js';
 
 /**
  * L2: JSON values in Redis with a TTL, behind a circuit breaker. The one module that sends the
- * cache's data commands to Redis (a cluster variant replaces this module).
+ * cache's data commands to Redis, standalone or Cluster: every command and script has exactly
+ * one key, so on Cluster it routes by that key's slot; with a `topology`, each key is guarded
+ * by its shard's breaker and stamped against its node's clock (one offset per node).
  *
  * Keys: `<namespace><key>` (`bb:v1:user:1`). Values carry a version stamp written by Redis
  * itself: `1|<server time, µs>|<expiry, server ms>|<JSON text>`.
@@ -32,9 +35,29 @@ import { closeRedisClient } from './redis-client.js';
 
 export const DEFAULT_NAMESPACE = 'bb:v1:';
 
+/**
+ * Where a key lives, for a sharded L2 (Redis Cluster): which breaker guards it and which node's
+ * clock stamps it. Without one, the store's single breaker guards every key and the one
+ * server's clock is measured on `client`.
+ */
+export interface StoreTopology {
+  /** The breaker guarding a Redis key (its shard's); undefined: the store's `breaker`. */
+  breakerFor(redisKey: string): CircuitBreaker | undefined;
+  /** The node (`host:port`) that owns a Redis key now; undefined when none does. */
+  nodeOf(redisKey: string): string | undefined;
+  /** Every node that owns keys now (masters). */
+  nodes(): string[];
+  /** `TIME` asked of that node (rejects when it cannot be reached). */
+  time(node: string): Promise<[string | number, string | number]>;
+  /** The node's connection is up. */
+  ready(node: string): boolean;
+}
+
 export interface RedisStoreOptions {
-  client: Redis;
+  client: Redis | Cluster;
   breaker: CircuitBreaker;
+  /** Sharded L2: breaker and clock per key (see StoreTopology). Default: one server. */
+  topology?: StoreTopology;
   /** Prefix of every key this store writes. Default `bb:v1:`. */
   namespace?: string;
   /** Unconfirmed invalidations; default: an in-memory journal (tests). */
@@ -130,7 +153,8 @@ export class RedisStore {
   readonly namespace: string;
   readonly breaker: CircuitBreaker;
   readonly journal: InvalidationJournal;
-  private readonly client: Redis;
+  private readonly client: Redis | Cluster;
+  private readonly topology: StoreTopology | undefined;
   private readonly commandTimeoutMs: number;
   private readonly batchSize: number;
   private readonly ownsClient: boolean;
@@ -138,12 +162,8 @@ export class RedisStore {
   private readonly onReplay: RedisStoreOptions['onReplay'];
   private readonly timer: NodeJS.Timeout;
   private readonly onReady: () => void;
-  /** Redis clock minus Date.now(), bounds from the last TIME round trip (ms). */
-  private offsetLo = 0;
-  private offsetHi = 0;
-  private offsetKnown = false;
-  /** Bounds were measured once: a reconnect re-measures and narrows them (measureOffset). */
-  private offsetMeasured = false;
+  /** Per node ('' for the one server): Redis clock minus Date.now() (see measureOffset). */
+  private readonly clocks = new Map<string, ClockBounds>();
   private replaying: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -152,6 +172,7 @@ export class RedisStore {
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     this.breaker = options.breaker;
+    this.topology = options.topology;
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
     this.journal = options.journal ?? new InvalidationJournal({ dir: undefined });
     this.commandTimeoutMs = options.commandTimeoutMs ?? 500;
@@ -160,7 +181,7 @@ export class RedisStore {
     this.tracer = options.tracer;
     this.onReplay = options.onReplay;
     this.onReady = () => {
-      this.offsetKnown = false;
+      for (const clock of this.clocks.values()) clock.known = false;
       this.scheduleReplay();
     };
     this.client.on('ready', this.onReady);
@@ -172,6 +193,16 @@ export class RedisStore {
   /** The Redis key that holds `key`. */
   redisKey(key: string): string {
     return this.namespace + key;
+  }
+
+  /**
+   * A node's connection came (back) up: re-measure its clock (it may be another server now)
+   * and replay what is journaled. For a sharded L2, called on each node's 'ready'.
+   */
+  nodeReady(node: string): void {
+    const clock = this.clocks.get(node);
+    if (clock !== undefined) clock.known = false;
+    this.scheduleReplay();
   }
 
   /** True if `key` has an invalidation that has not reached Redis yet. */
@@ -197,9 +228,10 @@ export class RedisStore {
   private async doGet(key: string): Promise<L2GetResult> {
     if (this.closed) return { status: 'error', error: CLOSED_ERROR };
     if (this.journal.has(key)) return { status: 'pending' };
+    const redisKey = this.namespace + key;
     let raw: string | null;
     try {
-      raw = await this.breaker.execute(() => this.client.get(this.namespace + key));
+      raw = await this.breakerFor(redisKey).execute(() => this.client.get(redisKey));
     } catch (error) {
       return failed(error);
     }
@@ -210,7 +242,7 @@ export class RedisStore {
     const b = a < 0 ? -1 : raw.indexOf('|', a + 1);
     if (b < 0) return { status: 'miss' };
     const expiresAt = Number(raw.slice(a + 1, b));
-    const remaining = expiresAt - (Date.now() + this.offsetHi);
+    const remaining = expiresAt - (Date.now() + this.clockOf(redisKey).hi);
     return { status: 'hit', json: raw.slice(b + 1), ttlMs: remaining > 0 ? remaining : 1 };
   }
 
@@ -240,12 +272,14 @@ export class RedisStore {
   private async doSet(key: string, json: string, ttl: number): Promise<L2WriteResult> {
     if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
     const sentAt = Date.now();
+    const redisKey = this.namespace + key;
     try {
-      await this.breaker.execute(async () => {
+      await this.breakerFor(redisKey).execute(async () => {
         // The moment this client will give up on the write, in Redis's clock (the earliest
-        // estimate of it): Redis refuses to apply the write after that.
-        const deadlineUs = Math.floor((Date.now() + this.offsetLo + this.commandTimeoutMs) * 1000);
-        const stored = await this.eval(SET_SCRIPT, this.namespace + key, [
+        // estimate of it, on the node that owns the key): Redis refuses to apply it after that.
+        const offsetLo = this.clockOf(redisKey).lo;
+        const deadlineUs = Math.floor((Date.now() + offsetLo + this.commandTimeoutMs) * 1000);
+        const stored = await this.eval(SET_SCRIPT, redisKey, [
           json,
           String(ttl),
           String(deadlineUs),
@@ -268,7 +302,8 @@ export class RedisStore {
       if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
       const sentAt = Date.now();
       try {
-        await this.breaker.execute(() => this.client.del(this.namespace + key));
+        const redisKey = this.namespace + key;
+        await this.breakerFor(redisKey).execute(() => this.client.del(redisKey));
       } catch (error) {
         return this.unconfirmed(key, failed(error));
       }
@@ -291,7 +326,10 @@ export class RedisStore {
       this.client.off('ready', this.onReady);
       await this.replaying;
       this.journal.close();
-      if (this.ownsClient) await closeRedisClient(this.client);
+      if (this.ownsClient) {
+        if (this.client.isCluster) await closeClusterClient(this.client as Cluster);
+        else await closeRedisClient(this.client as Redis);
+      }
     })();
     return this.closing;
   }
@@ -309,10 +347,35 @@ export class RedisStore {
     return result;
   }
 
+  private breakerFor(redisKey: string): CircuitBreaker {
+    if (this.topology === undefined) return this.breaker;
+    return this.topology.breakerFor(redisKey) ?? this.breaker;
+  }
+
+  /** The clock bounds of the node that owns `redisKey` (zero bounds until measured). */
+  private clockOf(redisKey: string): ClockBounds {
+    const node = this.topology === undefined ? '' : (this.topology.nodeOf(redisKey) ?? '');
+    return this.clocks.get(node) ?? UNMEASURED;
+  }
+
+  private nodes(): string[] {
+    return this.topology === undefined ? [''] : this.topology.nodes();
+  }
+
+  private nodeReadyNow(node: string): boolean {
+    if (this.topology === undefined) return this.client.status === 'ready';
+    return this.client.status === 'ready' && this.topology.ready(node);
+  }
+
   private scheduleReplay(): void {
     if (this.replaying !== undefined || this.closed) return;
     if (this.client.status !== 'ready') return;
-    if (this.journal.size === 0 && this.offsetKnown) return;
+    if (
+      this.journal.size === 0 &&
+      this.nodes().every((n) => this.clocks.get(n)?.known === true || !this.nodeReadyNow(n))
+    ) {
+      return;
+    }
     this.replaying = this.replayLoop()
       .catch(() => undefined)
       .finally(() => {
@@ -321,18 +384,21 @@ export class RedisStore {
   }
 
   /**
-   * Bounds Redis's clock against ours with TIME. A slow link (a reconnect through a delaying
+   * Bounds a node's clock against ours with TIME. A slow link (a reconnect through a delaying
    * network) widens the bounds by its round trip, and a wide upper bound makes a journal
    * replay delete newer writes from other replicas: so take the narrowest of a few samples,
    * and intersect with the previous bounds while they overlap (the same clock: the true
    * offset lies in both). Disjoint bounds mean another clock (another server): start over.
    */
-  private async measureOffset(): Promise<void> {
+  private async measureOffset(node: string): Promise<void> {
     let lo = -Infinity;
     let hi = Infinity;
     for (let i = 0; i < 3; i++) {
       const t0 = Date.now();
-      const [s, us] = (await this.client.time()) as [string | number, string | number];
+      const [s, us] =
+        this.topology === undefined
+          ? ((await this.client.time()) as [string | number, string | number])
+          : await this.topology.time(node);
       const t1 = Date.now();
       const server = Number(s) * 1000 + Number(us) / 1000;
       if (server - t0 - (server - t1) < hi - lo) {
@@ -341,36 +407,87 @@ export class RedisStore {
       }
       if (hi - lo <= 2) break;
     }
-    const overlaps = this.offsetMeasured && lo <= this.offsetHi && hi >= this.offsetLo;
-    this.offsetLo = overlaps ? Math.max(lo, this.offsetLo) : lo;
-    this.offsetHi = overlaps ? Math.min(hi, this.offsetHi) : hi;
-    this.offsetMeasured = true;
-    this.offsetKnown = true;
+    const previous = this.clocks.get(node);
+    const overlaps = previous !== undefined && lo <= previous.hi && hi >= previous.lo;
+    this.clocks.set(node, {
+      lo: overlaps ? Math.max(lo, previous.lo) : lo,
+      hi: overlaps ? Math.min(hi, previous.hi) : hi,
+      known: true,
+    });
   }
 
-  /** Applies journaled invalidations while Redis answers; stops at the first failure. */
+  /** Measures the clock of every reachable node not measured since it (re)connected. */
+  private async measureOffsets(): Promise<Set<string>> {
+    const failedNodes = new Set<string>();
+    await Promise.all(
+      this.nodes().map(async (node) => {
+        if (this.clocks.get(node)?.known === true) return;
+        if (!this.nodeReadyNow(node)) {
+          failedNodes.add(node);
+          return;
+        }
+        try {
+          await this.measureOffset(node);
+        } catch {
+          failedNodes.add(node);
+        }
+      }),
+    );
+    return failedNodes;
+  }
+
+  /**
+   * Applies journaled invalidations while Redis answers. Per node: a node whose clock cannot
+   * be read or whose delete fails is skipped for the rest of the round (its keys stay
+   * journaled); the other nodes' keys keep being replayed. The one-server store stops at its
+   * first failure, as before.
+   */
   private async replayLoop(): Promise<void> {
-    if (!this.offsetKnown) await this.measureOffset();
-    while (!this.closed && this.journal.size > 0 && this.client.status === 'ready') {
-      const batch = this.journal.entries(this.batchSize);
+    const failedNodes = await this.measureOffsets();
+    if (this.topology === undefined && failedNodes.size > 0) return;
+    let pending = this.journal.entries();
+    while (!this.closed && pending.length > 0 && this.client.status === 'ready') {
+      const batch: Array<[string, number, string]> = [];
+      const rest: Array<[string, number]> = [];
+      for (const [key, t] of pending) {
+        const node = this.topology === undefined ? '' : this.topology.nodeOf(this.namespace + key);
+        if (node === undefined || failedNodes.has(node)) continue;
+        if (batch.length < this.batchSize) batch.push([key, t, node]);
+        else rest.push([key, t]);
+      }
+      pending = rest;
+      if (batch.length === 0) return;
+      // Nodes first seen in this round (a new master after a failover) are measured first.
+      for (const [, , node] of batch) {
+        if (this.clocks.get(node)?.known === true || failedNodes.has(node)) continue;
+        try {
+          await this.measureOffset(node);
+        } catch {
+          failedNodes.add(node);
+        }
+      }
       const results = await Promise.allSettled(
-        batch.map(([key, t]) =>
-          this.eval(CONDITIONAL_DEL_SCRIPT, this.namespace + key, [
+        batch.map(([key, t, node]) => {
+          if (failedNodes.has(node)) return Promise.reject(new Error('node failed'));
+          const clock = this.clocks.get(node) ?? UNMEASURED;
+          return this.eval(CONDITIONAL_DEL_SCRIPT, this.namespace + key, [
             // +1: Date.now() truncates to the millisecond; a later bound only deletes more.
-            String(Math.ceil((t + 1 + this.offsetHi) * 1000)),
-          ]),
-        ),
+            String(Math.ceil((t + 1 + clock.hi) * 1000)),
+          ]);
+        }),
       );
       let replayed = 0;
       results.forEach((r, i) => {
+        const [key, t, node] = batch[i]!;
         if (r.status === 'fulfilled') {
-          const [key, t] = batch[i]!;
           this.journal.done(key, t, true);
           replayed++;
+        } else {
+          failedNodes.add(node);
         }
       });
       this.onReplay?.({ replayed, remaining: this.journal.size });
-      if (replayed < batch.length) return;
+      if (this.topology === undefined && replayed < batch.length) return;
     }
   }
 
@@ -415,6 +532,16 @@ export class RedisStore {
 }
 
 type Failed = Exclude<L2WriteResult, { status: 'ok' }>;
+
+interface ClockBounds {
+  /** Redis clock minus Date.now(), lower and upper bounds, ms. */
+  lo: number;
+  hi: number;
+  /** Measured since the node's connection last came up. */
+  known: boolean;
+}
+
+const UNMEASURED: ClockBounds = Object.freeze({ lo: 0, hi: 0, known: false });
 
 function failed(error: unknown): Failed {
   return error instanceof CircuitOpenError

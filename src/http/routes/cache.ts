@@ -57,7 +57,8 @@ function parseTtl(body: Record<string, unknown>): number | undefined {
 
 /**
  * The L1 + Redis cache. Calls that skipped Redis because its breaker refused them still
- * answer (from L1, or as a miss) and say so in `x-circuit-open: redis_cache`.
+ * answer (from L1, or as a miss) and say so in `x-circuit-open: redis_cache` (on a cluster, the
+ * shard breaker that refused: `redis_cache:<shard>`).
  */
 export function cacheRoutes(
   cache: CascadeCache,
@@ -69,7 +70,7 @@ export function cacheRoutes(
   app.get('/:key', async (c) => {
     const key = keyOf(c);
     const result = await cache.getJson(key);
-    if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
+    if (result.circuitOpen) c.header(CIRCUIT_HEADER, result.circuitBreaker ?? breakerName);
     if (result.json === undefined) {
       return c.json({ error: 'not_found', message: `no cached value for key ${key}`, key }, 404);
     }
@@ -99,14 +100,14 @@ export function cacheRoutes(
     const result = await journaled(() =>
       cache.set(key, body.value, ttlSeconds === undefined ? undefined : ttlSeconds * 1000),
     );
-    if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
+    if (result.circuitOpen) c.header(CIRCUIT_HEADER, result.circuitBreaker ?? breakerName);
     return c.json({ key, stored: { l1: result.l1, l2: result.l2 } });
   });
 
   app.delete('/:key', async (c) => {
     const key = keyOf(c);
     const result = await journaled(() => cache.delete(key));
-    if (result.circuitOpen) c.header(CIRCUIT_HEADER, breakerName);
+    if (result.circuitOpen) c.header(CIRCUIT_HEADER, result.circuitBreaker ?? breakerName);
     return c.json({ key, deleted: { l1: result.l1, l2: result.l2 } });
   });
 

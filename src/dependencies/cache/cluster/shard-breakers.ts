@@ -80,7 +80,7 @@ export interface ShardBreakersOptions {
   /** The service's Redis breaker settings (REDIS_CIRCUIT_*), used for every shard. */
   settings: BreakerSettings;
   /** Passed to the factory for every shard breaker (e.g. `isFailure`). */
-  breakerOptions?: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure'>;
+  breakerOptions?: Pick<CircuitBreakerOptions, 'halfOpenMaxWait' | 'isFailure' | 'failureRate'>;
   /** Parent name; shard breakers are `<parent>:<id>`. Default `redis_cache`. */
   parentName?: string;
 }

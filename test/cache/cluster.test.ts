@@ -1,0 +1,278 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import calculateSlot from 'cluster-key-slot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RedisCluster,
+  ServiceProcess,
+  stopAllClusters,
+  stopAllServices,
+  waitFor,
+  type ClusterNodeInfo,
+} from '@breakerbox/devkit';
+
+// The service (node dist/main.js) on a real three-master Redis Cluster (REDIS_CLUSTER_NODES):
+// one `redis_cache:<shard>` breaker per shard, a SIGKILLed master opens only its own, and a
+// failover to a promoted replica closes it again without a restart of the service.
+
+const NAMESPACE = 'bb:v1:';
+
+function env(cluster: RedisCluster): Record<string, string> {
+  return {
+    REDIS_CLUSTER_NODES: cluster.seeds.slice(0, 2).join(','),
+    REDIS_COMMAND_TIMEOUT_MS: '200',
+    REDIS_CIRCUIT_FAILURE_THRESHOLD: '3',
+    REDIS_CIRCUIT_RECOVERY_TIMEOUT: '0.5',
+    CACHE_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'bb-cluster-journal-')),
+    LOG_LEVEL: 'warn',
+  };
+}
+
+/** The shard id (lowest slot of its master) of a cache key. */
+function shardOf(masters: ClusterNodeInfo[], key: string): number {
+  const slot = calculateSlot(NAMESPACE + key);
+  const owner = masters.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b))!;
+  return Math.min(...owner.slots.map(([a]) => a));
+}
+
+function masterOf(masters: ClusterNodeInfo[], shard: number): ClusterNodeInfo {
+  return masters.find((m) => m.slots.some(([a]) => a === shard))!;
+}
+
+/** `count` keys per shard id. */
+function keysByShard(masters: ClusterNodeInfo[], prefix: string, count: number) {
+  const out = new Map<number, string[]>();
+  for (let i = 0; [...out.values()].filter((k) => k.length >= count).length < 3; i++) {
+    const key = `${prefix}:${i}`;
+    const shard = shardOf(masters, key);
+    const list = out.get(shard) ?? [];
+    if (list.length < count) list.push(key);
+    out.set(shard, list);
+  }
+  return out;
+}
+
+async function state(service: ServiceProcess, name: string): Promise<string | undefined> {
+  const r = await service.json(`/v1/circuit-breakers/${name}`);
+  return r.status === 200 ? (r.body as { state: string }).state : undefined;
+}
+
+async function shardNames(service: ServiceProcess): Promise<string[]> {
+  const r = await service.json('/v1/circuit-breakers');
+  const body = r.body as Record<string, unknown> | Array<{ name: string }>;
+  const names = Array.isArray(body) ? body.map((b) => b.name) : Object.keys(body);
+  return names.filter((n) => n.startsWith('redis_cache:')).sort();
+}
+
+async function put(service: ServiceProcess, key: string, value: unknown) {
+  return service.json(`/v1/cache/${key}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ value }),
+  });
+}
+
+/** Every shard breaker exists and the service reaches every master. */
+async function serving(service: ServiceProcess, masters: ClusterNodeInfo[]): Promise<void> {
+  const keys = keysByShard(masters, 'warm', 1);
+  await waitFor(
+    async () => {
+      if ((await shardNames(service)).length !== 3) return false;
+      for (const [, [key]] of keys) {
+        const r = await put(service, key!, 'warm');
+        if (r.status !== 200 || r.body.stored.l2 !== true) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 20_000, intervalMs: 100, message: 'the service serving every shard' },
+  );
+}
+
+afterAll(async () => {
+  await stopAllServices();
+  await stopAllClusters();
+});
+
+describe('the cache on a three-master Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let service: ServiceProcess;
+  let masters: ClusterNodeInfo[];
+
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ masters: 3 });
+    masters = await cluster.masters();
+    service = await ServiceProcess.start(env(cluster));
+    await serving(service, masters);
+  }, 60_000);
+
+  it('one breaker per shard, keys spread across masters, every cache route works', async () => {
+    const ids = masters.map((m) => Math.min(...m.slots.map(([a]) => a))).sort((a, b) => a - b);
+    expect(await shardNames(service)).toEqual(ids.map((id) => `redis_cache:${id}`).sort());
+    expect(await state(service, 'redis_cache')).toBe('closed');
+
+    const keys = [...keysByShard(masters, 'route', 4).values()].flat();
+    for (const key of keys) {
+      const r = await put(service, key, { key, n: 1 });
+      expect(r.status).toBe(200);
+      expect(r.body).toEqual({ key, stored: { l1: true, l2: true } });
+    }
+    // Spread: every master holds some of them.
+    for (const m of masters) {
+      const size = Number(await cluster.cli(m.port, 'DBSIZE'));
+      expect(size).toBeGreaterThan(0);
+    }
+    for (const key of keys) {
+      const r = await service.json(`/v1/cache/${key}`);
+      expect(r.status).toBe(200);
+      expect(r.body.value).toEqual({ key, n: 1 });
+      expect(['l1', 'l2']).toContain(r.body.source);
+    }
+    for (const key of keys) {
+      const r = await service.json(`/v1/cache/${key}`, { method: 'DELETE' });
+      expect(r.body).toEqual({ key, deleted: { l1: true, l2: true } });
+      expect((await service.json(`/v1/cache/${key}`)).status).toBe(404);
+    }
+    // A value written on the cluster by another writer is seen (an L2 hit, then L1).
+    const [key] = keys;
+    await put(service, key!, 'mine');
+    const owner = masterOf(masters, shardOf(masters, key!));
+    const stamped = await cluster.cli(owner.port, 'GET', NAMESPACE + key);
+    await cluster.cli(
+      owner.port,
+      'SET',
+      NAMESPACE + key,
+      stamped.trim().replace('"mine"', '"theirs"'),
+    );
+    await waitFor(async () => (await service.json(`/v1/cache/${key}`)).body.value === 'theirs', {
+      timeoutMs: 5_000,
+      message: 'the invalidation of a key written by another client',
+    });
+    const health = await service.json('/health');
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('healthy');
+  });
+
+  it('SIGKILL one master: only its breaker opens, other shards keep Redis, then it recovers', async () => {
+    const byShard = keysByShard(masters, 'kill', 6);
+    const [deadShard, ...liveShards] = [...byShard.keys()].sort((a, b) => a - b);
+    const dead = masterOf(masters, deadShard!);
+    const deadKeys = byShard.get(deadShard!)!;
+    for (const key of [...byShard.values()].flat()) {
+      expect((await put(service, key, `v-${key}`)).body.stored.l2).toBe(true);
+    }
+    const statuses: number[] = [];
+
+    await cluster.kill(dead.port);
+    const deadName = `redis_cache:${deadShard}`;
+    await waitFor(
+      async () => {
+        for (const key of deadKeys) statuses.push((await service.json(`/v1/cache/${key}`)).status);
+        return (await state(service, deadName)) === 'open';
+      },
+      { timeoutMs: 15_000, intervalMs: 50, message: `${deadName} open` },
+    );
+    for (const shard of liveShards)
+      expect(await state(service, `redis_cache:${shard}`)).toBe('closed');
+    expect(await state(service, 'redis_cache')).toBe('closed');
+
+    // Healthy shards: writes reach Redis, reads are L2 hits (L1 is not trusted as fresh while
+    // one master's tracking is down).
+    for (const shard of liveShards) {
+      for (const key of byShard.get(shard)!) {
+        const w = await put(service, key, `w-${key}`);
+        statuses.push(w.status);
+        expect(w.body.stored).toEqual({ l1: true, l2: true });
+        expect(w.headers.get('x-circuit-open')).toBeNull();
+        const r = await service.json(`/v1/cache/${key}`);
+        statuses.push(r.status);
+        expect(r.body).toEqual({ key, value: `w-${key}`, source: 'l2' });
+      }
+    }
+    // The dead shard: answered without Redis, naming the shard breaker that was skipped.
+    for (const key of deadKeys) {
+      const r = await service.json(`/v1/cache/${key}`);
+      statuses.push(r.status);
+      expect(r.headers.get('x-circuit-open')).toBe(deadName);
+      if (r.status === 200) expect(r.body.source).toBe('l1');
+      else expect(r.status).toBe(404);
+      const w = await put(service, key, 'while-down');
+      statuses.push(w.status);
+      expect(w.body.stored).toEqual({ l1: true, l2: false });
+      expect(w.headers.get('x-circuit-open')).toBe(deadName);
+    }
+    const health = await service.json('/health');
+    expect(health.body.status).toBe('degraded');
+    expect((await service.fetch('/health/ready')).status).toBe(200);
+
+    await cluster.restart(dead.port);
+    const [probe] = deadKeys;
+    await waitFor(
+      async () => {
+        const w = await put(service, probe!, 'back');
+        statuses.push(w.status);
+        return w.body.stored?.l2 === true;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, message: `${deadName} serving again` },
+    );
+    await waitFor(async () => (await state(service, deadName)) === 'closed', {
+      timeoutMs: 5_000,
+      message: `${deadName} closed`,
+    });
+    const r = await service.json(`/v1/cache/${probe}`);
+    expect(r.body).toMatchObject({ key: probe, value: 'back' });
+    // The writes made while the master was down were journaled and replayed (it came back
+    // empty anyway): none of them is served from Redis.
+    for (const key of deadKeys.slice(1)) {
+      const g = await service.json(`/v1/cache/${key}`);
+      statuses.push(g.status);
+      expect(g.headers.get('x-circuit-open')).toBeNull();
+    }
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+  });
+});
+
+describe('the cache on a cluster with one replica per master', () => {
+  it('after a failover the shard breaker closes under the promoted replica, no restart', async () => {
+    const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+    const masters = await cluster.masters();
+    const service = await ServiceProcess.start(env(cluster));
+    await serving(service, masters);
+    const byShard = keysByShard(masters, 'failover', 3);
+    const shard = [...byShard.keys()].sort((a, b) => a - b)[1]!;
+    const name = `redis_cache:${shard}`;
+    const old = masterOf(masters, shard);
+    const keys = byShard.get(shard)!;
+    const statuses: number[] = [];
+
+    await cluster.kill(old.port);
+    // Traffic while the shard has no master: its breaker opens.
+    await waitFor(
+      async () => {
+        for (const key of keys) statuses.push((await service.json(`/v1/cache/${key}`)).status);
+        return (await state(service, name)) === 'open';
+      },
+      { timeoutMs: 15_000, intervalMs: 50, message: `${name} open` },
+    );
+    const promoted = await cluster.waitForFailover(old.port);
+    expect(promoted.port).not.toBe(old.port);
+    await waitFor(
+      async () => {
+        const w = await put(service, keys[0]!, 'after-failover');
+        statuses.push(w.status);
+        return w.body.stored?.l2 === true;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, message: `${name} serving on the promoted replica` },
+    );
+    await waitFor(async () => (await state(service, name)) === 'closed', {
+      timeoutMs: 5_000,
+      message: `${name} closed`,
+    });
+    // Same breaker name (the shard id survived), the key lives on the promoted replica.
+    expect(await shardNames(service)).toContain(name);
+    const stored = await cluster.cli(promoted.port, 'GET', NAMESPACE + keys[0]);
+    expect(stored).toContain('after-failover');
+    expect((await service.json(`/v1/cache/${keys[0]}`)).body.value).toBe('after-failover');
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+  }, 90_000);
+});
