@@ -312,7 +312,11 @@ describe('ShardBreakers on a real cluster with one replica per master', () => {
       const victimBreaker = shards.breakerFor(deadKey)!;
       expect(victimBreaker.name).toBe(`redis_cache:${victimId}`);
 
-      const replica = (await cluster.nodes()).find((n) => n.masterId === victim.id)!;
+      // Right after start-up a node may not list the replica yet: wait until one does.
+      const replica = (await waitFor(
+        async () => (await cluster.nodes()).find((n) => n.masterId === victim.id),
+        { timeoutMs: 10_000, message: 'the replica of the victim known' },
+      ))!;
       await waitFor(async () => Number(await cluster.cli(replica.port, 'dbsize')) >= 1, {
         timeoutMs: 10_000,
         message: 'the write replicated',
