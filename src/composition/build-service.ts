@@ -142,6 +142,7 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     },
   });
   redisHealth.watch(cache.breaker);
+  if (cache.cluster !== undefined) redisHealth.watchCluster(cache.cluster);
 
   // Embeddings: both models behind one `embedding_service` breaker.
   const embeddingBreaker = breakers(EMBEDDING_BREAKER, config.embedding.breaker, {
@@ -219,7 +220,15 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
     bodyLimitBytes: config.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
     adminToken: config.adminToken,
-    onAdminAction: (breaker, action) => history.recordAdmin(breaker, action),
+    onAdminAction: (breaker, action) => {
+      history.recordAdmin(breaker, action);
+      // On a cluster, an action on `redis_cache` (the cache as a whole) applies to every shard.
+      const shards = cache.cluster?.shards;
+      if (shards === undefined || breaker !== REDIS_BREAKER) return;
+      if (action === 'reset') shards.resetAll();
+      else if (action === 'open') shards.isolateAll();
+      else if (action === 'disable') shards.disableAll();
+    },
     dependencies,
     extraRoutes: [
       {

@@ -3,7 +3,8 @@
 // the model loader's outcomes), so `/health` turns `degraded` as soon as a dependency is known
 // to be down, not only once a breaker has opened.
 
-import type { CircuitBreaker } from 'breakerbox';
+import type { CircuitBreaker, Disposable } from 'breakerbox';
+import type { ShardBreakers, ShardRollUp } from '../dependencies/cache/cluster/shard-breakers.js';
 import type { RedisClientEvent } from '../dependencies/cache/redis-client.js';
 import type { KindStats } from '../dependencies/embeddings/embedding-service.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
@@ -72,6 +73,14 @@ export interface RedisHealthOptions {
   wallClock?: () => number;
 }
 
+/** What RedisHealth reads of a Redis Cluster L2 (build-cache's ClusterParts). */
+export interface ClusterHealthSource {
+  shards: ShardBreakers;
+  rollUp(): ShardRollUp;
+  /** The client's last event for a node: node_ready, node_close, ... */
+  nodeConnection(node: string): string | undefined;
+}
+
 interface LastError {
   kind: string;
   message: string;
@@ -92,6 +101,9 @@ export class RedisHealth {
   private readonly windowMs: number;
   private breaker: CircuitBreaker | undefined;
   private subscription: { dispose(): void } | undefined;
+  private cluster: ClusterHealthSource | undefined;
+  private shardSubscriptions: Disposable[] = [];
+  private mapSubscription: Disposable | undefined;
 
   constructor(private readonly options: RedisHealthOptions) {
     this.wallClock = options.wallClock ?? Date.now;
@@ -104,6 +116,24 @@ export class RedisHealth {
     this.subscription?.dispose();
     this.breaker = breaker;
     this.subscription = breaker.onFailure((event) => this.onCommandFailure(event.error));
+  }
+
+  /**
+   * On a cluster: follows every shard breaker's failures (as the slot map changes) and adds a
+   * `shards` entry; Redis is `degraded` while any shard breaker is not closed or any master's
+   * connection is down, `down` only when every shard is (the roll-up is open).
+   */
+  watchCluster(cluster: ClusterHealthSource): void {
+    this.cluster = cluster;
+    const resubscribe = (): void => {
+      for (const s of this.shardSubscriptions) s.dispose();
+      this.shardSubscriptions = cluster.shards
+        .breakers()
+        .map((b) => b.onFailure((event) => this.onCommandFailure(event.error, b.name)));
+    };
+    this.mapSubscription?.dispose();
+    this.mapSubscription = cluster.shards.onMapChange(resubscribe);
+    resubscribe();
   }
 
   /** The Redis client's `onEvent` hook. */
@@ -138,7 +168,7 @@ export class RedisHealth {
     }
   }
 
-  private onCommandFailure(error: unknown): void {
+  private onCommandFailure(error: unknown, breakerName?: string): void {
     const kind = redisErrorKind(error);
     const message = this.options.errors.redact(messageOf(error));
     const now = this.wallClock();
@@ -151,7 +181,7 @@ export class RedisHealth {
       dependency: 'redis',
       kind: `command:${kind}`,
       message,
-      fields: { redis: this.options.displayUrl, breaker: this.breaker?.name },
+      fields: { redis: this.options.displayUrl, breaker: breakerName ?? this.breaker?.name },
     });
   }
 
@@ -188,9 +218,45 @@ export class RedisHealth {
       status = 'up';
       reason = `connected since ${iso(this.since)}`;
     }
+    let shards: Record<string, unknown> | undefined;
+    if (this.cluster !== undefined) {
+      shards = {};
+      const bad: string[] = [];
+      for (const shard of this.cluster.shards.shards()) {
+        const conn = this.cluster.nodeConnection(shard.master) ?? 'connecting';
+        const state = shard.breaker.state;
+        let s: DependencyStatus = 'up';
+        let r = `master ${shard.master}, ${shard.slotCount} slots`;
+        if (state === 'open') {
+          s = 'down';
+          r = `circuit ${shard.name} is open (master ${shard.master}: ${conn})`;
+        } else if (conn === 'node_close' || state === 'half_open') {
+          s = 'down';
+          r = `master ${shard.master} not connected (${conn}), circuit ${shard.name} ${state}`;
+        }
+        if (s !== 'up') bad.push(shard.name);
+        shards[shard.name] = {
+          status: s,
+          reason: r,
+          state,
+          master: shard.master,
+          nodes: shard.nodes,
+          slots: shard.slotCount,
+        };
+      }
+      const rollUp = this.cluster.rollUp();
+      if (status === 'up' && bad.length > 0) {
+        status = 'degraded';
+        reason = `${bad.length} of ${Object.keys(shards).length} shards not serving: ${bad.join(', ')}`;
+      } else if (status === 'up' && rollUp.state !== 'closed') {
+        status = 'down';
+        reason = rollUp.reason;
+      }
+    }
     return {
       status,
       reason,
+      ...(shards === undefined ? {} : { shards }),
       url: this.options.displayUrl,
       connection: this.connection,
       last_error:
@@ -203,6 +269,8 @@ export class RedisHealth {
 
   dispose(): void {
     this.subscription?.dispose();
+    this.mapSubscription?.dispose();
+    for (const s of this.shardSubscriptions) s.dispose();
   }
 }
 

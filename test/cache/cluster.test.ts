@@ -26,6 +26,7 @@ function env(cluster: RedisCluster): Record<string, string> {
     REDIS_CIRCUIT_RECOVERY_TIMEOUT: '0.5',
     CACHE_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'bb-cluster-journal-')),
     LOG_LEVEL: 'warn',
+    ADMIN_TOKEN: 'cluster-test-token',
   };
 }
 
@@ -203,6 +204,13 @@ describe('the cache on a three-master Redis Cluster', () => {
     }
     const health = await service.json('/health');
     expect(health.body.status).toBe('degraded');
+    const redis = health.body.dependencies.redis;
+    expect(redis.status).toBe('degraded');
+    expect(redis.reason).toContain(deadName);
+    expect(redis.shards[deadName]).toMatchObject({ status: 'down', state: 'open' });
+    for (const shard of liveShards) {
+      expect(redis.shards[`redis_cache:${shard}`]).toMatchObject({ status: 'up', state: 'closed' });
+    }
     expect((await service.fetch('/health/ready')).status).toBe(200);
 
     await cluster.restart(dead.port);
@@ -229,6 +237,27 @@ describe('the cache on a three-master Redis Cluster', () => {
       expect(g.headers.get('x-circuit-open')).toBeNull();
     }
     expect(statuses.filter((s) => s >= 500)).toEqual([]);
+  });
+
+  it('an admin action on redis_cache applies to every shard breaker', async () => {
+    const admin = (action: string) =>
+      service.json(`/admin/circuit-breakers/redis_cache/${action}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer cluster-test-token' },
+      });
+    expect((await admin('open')).status).toBe(200);
+    for (const name of await shardNames(service)) expect(await state(service, name)).toBe('open');
+    const [key] = [...keysByShard(masters, 'admin', 1).values()][0]!;
+    const w = await put(service, key!, 'x');
+    expect(w.body.stored.l2).toBe(false);
+    expect(w.headers.get('x-circuit-open')).toMatch(/^redis_cache:\d+$/);
+    expect((await admin('reset')).status).toBe(200);
+    for (const name of await shardNames(service)) expect(await state(service, name)).toBe('closed');
+    expect(await state(service, 'redis_cache')).toBe('closed');
+    await waitFor(async () => (await put(service, key!, 'y')).body.stored.l2 === true, {
+      timeoutMs: 5_000,
+      message: 'writes reach Redis after the reset',
+    });
   });
 });
 
