@@ -19,6 +19,7 @@ import {
   ServiceProcess,
   sleep,
 } from '@breakerbox/devkit';
+import { seededRandom } from 'breakerbox';
 
 export { ROOT, sleep };
 export const REDIS_BREAKER = 'redis_cache';
@@ -420,17 +421,8 @@ export function machineLine(): string {
     .join(' ')}`;
 }
 
-/** Seeded PRNG (mulberry32) so runs pick the same keys. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (the library's mulberry32) so runs pick the same keys. */
+export const prng = seededRandom;
 
 /**
  * The change of a Prometheus histogram between two scrapes: its count, and quantiles as the

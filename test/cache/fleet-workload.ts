@@ -1,5 +1,6 @@
 import type { ServiceProcess } from '@breakerbox/devkit';
 import { sleep } from '@breakerbox/devkit';
+import { seededRandom } from 'breakerbox';
 
 // The fleet workload and its checker, shared by fleet.test.ts (one Redis) and
 // cluster-fleet.test.ts (a Redis Cluster): a seeded random PUT/DELETE/GET workload across
@@ -49,17 +50,7 @@ export function fleetWorkload(options: FleetWorkloadOptions) {
   const KEYS_PER_PHASE = options.keysPerPhase;
   const reports = options.reports;
 
-  /** mulberry32: a small seeded PRNG. */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const prng = seededRandom;
 
   async function request(
     replica: number,
