@@ -142,9 +142,27 @@ function scrub(message: string, secrets: readonly (string | undefined)[]): strin
   return out;
 }
 
-/** The ioredis options this module uses (exported for tests and documentation). */
-export function redisClientOptions(options: RedisClientOptions = {}): RedisOptions {
-  const target = parseRedisUrl(options.url ?? DEFAULT_REDIS_URL);
+/** The deadlines and reconnect pacing a standalone and a cluster client resolve alike. */
+export interface ClientTimings {
+  commandTimeout: number;
+  /** Connect deadline, ms: max(1000, 2 x command timeout) unless given. */
+  connectTimeout: number;
+  /** Undefined when disabled (socketTimeoutMs: null). */
+  socketTimeout: number | undefined;
+  /** Capped, jittered delay before reconnect attempt `attempt`. */
+  reconnect: (attempt: number) => number;
+}
+
+export function clientTimings(
+  options: Pick<
+    RedisClientOptions,
+    | 'commandTimeoutMs'
+    | 'connectTimeoutMs'
+    | 'socketTimeoutMs'
+    | 'reconnectBaseMs'
+    | 'reconnectMaxMs'
+  >,
+): ClientTimings {
   const commandTimeout = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
   if (!(Number.isFinite(commandTimeout) && commandTimeout > 0)) {
     throw new RangeError(`REDIS_COMMAND_TIMEOUT_MS: expected a number > 0, got ${commandTimeout}`);
@@ -156,6 +174,18 @@ export function redisClientOptions(options: RedisClientOptions = {}): RedisOptio
       ? Math.max(2_000, 4 * commandTimeout)
       : (options.socketTimeoutMs ?? undefined);
   return {
+    commandTimeout,
+    connectTimeout: options.connectTimeoutMs ?? Math.max(1_000, 2 * commandTimeout),
+    socketTimeout,
+    reconnect: (attempt) => reconnectDelay(attempt, baseMs, maxMs),
+  };
+}
+
+/** The ioredis options this module uses (exported for tests and documentation). */
+export function redisClientOptions(options: RedisClientOptions = {}): RedisOptions {
+  const target = parseRedisUrl(options.url ?? DEFAULT_REDIS_URL);
+  const { commandTimeout, connectTimeout, socketTimeout, reconnect } = clientTimings(options);
+  return {
     host: target.host,
     port: target.port,
     db: target.db,
@@ -164,7 +194,7 @@ export function redisClientOptions(options: RedisClientOptions = {}): RedisOptio
     ...(target.tls ? { tls: { servername: target.host } } : {}),
     lazyConnect: true,
     commandTimeout: Math.ceil(commandTimeout),
-    connectTimeout: Math.ceil(options.connectTimeoutMs ?? Math.max(1_000, 2 * commandTimeout)),
+    connectTimeout: Math.ceil(connectTimeout),
     ...(socketTimeout === undefined ? {} : { socketTimeout: Math.ceil(socketTimeout) }),
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
@@ -173,7 +203,7 @@ export function redisClientOptions(options: RedisClientOptions = {}): RedisOptio
     disableClientInfo: true,
     keepAlive: 10_000,
     noDelay: true,
-    retryStrategy: (attempt: number) => reconnectDelay(attempt, baseMs, maxMs),
+    retryStrategy: reconnect,
     // Never reconnect-and-resend on reply errors (READONLY etc.): the breaker handles them.
     reconnectOnError: () => false,
     ...options.ioredis,

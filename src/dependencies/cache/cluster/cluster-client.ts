@@ -1,5 +1,5 @@
 import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, reconnectDelay } from '../redis-client.js';
+import { clientTimings } from '../redis-client.js';
 import { parseClusterSeeds, type ClusterSeed } from './cluster-seeds.js';
 
 /**
@@ -81,17 +81,12 @@ function toSeeds(seeds: ClusterClientOptions['seeds']): ClusterSeed[] {
 export function clusterClientOptions(
   options: Omit<ClusterClientOptions, 'seeds' | 'onEvent'> = {},
 ): ClusterOptions {
-  const commandTimeout = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
-  if (!(Number.isFinite(commandTimeout) && commandTimeout > 0)) {
-    throw new RangeError(`REDIS_COMMAND_TIMEOUT_MS: expected a number > 0, got ${commandTimeout}`);
-  }
-  const baseMs = options.reconnectBaseMs ?? 50;
-  const maxMs = options.reconnectMaxMs ?? 2_000;
-  const socketTimeout =
-    options.socketTimeoutMs === undefined
-      ? Math.max(2_000, 4 * commandTimeout)
-      : (options.socketTimeoutMs ?? undefined);
-  const backoff = (attempt: number): number => reconnectDelay(attempt, baseMs, maxMs);
+  const {
+    commandTimeout,
+    connectTimeout,
+    socketTimeout,
+    reconnect: backoff,
+  } = clientTimings(options);
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -113,7 +108,7 @@ export function clusterClientOptions(
       password: options.password,
       ...(options.tls === true ? { tls: {} } : {}),
       commandTimeout: Math.ceil(commandTimeout),
-      connectTimeout: Math.ceil(options.connectTimeoutMs ?? Math.max(1_000, 2 * commandTimeout)),
+      connectTimeout: Math.ceil(connectTimeout),
       ...(socketTimeout === undefined ? {} : { socketTimeout: Math.ceil(socketTimeout) }),
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
