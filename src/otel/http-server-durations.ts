@@ -1,14 +1,11 @@
-import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
-import {
-  AggregationTemporality,
-  DataPointType,
-  type CollectionResult,
-  type DataPoint,
-  type Histogram,
-  type MetricProducer,
+import type { Attributes, HrTime } from '@opentelemetry/api';
+import type {
+  CollectionResult,
+  DataPoint,
+  Histogram,
+  MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import { emptyResource } from '@opentelemetry/resources';
-import { INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION } from 'breakerbox';
+import { cumulativeHistogram, hrTimeNow } from 'breakerbox/sdk';
 
 /** The OpenTelemetry semantic-convention HTTP server duration (stable HTTP semconv). */
 export const METRIC_HTTP_SERVER_DURATION = 'http.server.request.duration';
@@ -36,12 +33,6 @@ interface Series {
   min: number;
   max: number;
   startTime: HrTime;
-}
-
-function hrNow(): HrTime {
-  const ms = performance.timeOrigin + performance.now();
-  const seconds = Math.floor(ms / 1000);
-  return [seconds, Math.floor((ms - seconds * 1000) * 1e6)];
 }
 
 /**
@@ -75,7 +66,7 @@ export class HttpServerDurations implements MetricProducer {
         count: 0,
         min: Infinity,
         max: -Infinity,
-        startTime: hrNow(),
+        startTime: hrTimeNow(),
       };
       byStatus.set(status, s);
     }
@@ -89,7 +80,7 @@ export class HttpServerDurations implements MetricProducer {
   }
 
   async collect(): Promise<CollectionResult> {
-    const endTime = hrNow();
+    const endTime = hrTimeNow();
     const dataPoints: Array<DataPoint<Histogram>> = [];
     for (const byMethod of this.series.values()) {
       for (const byStatus of byMethod.values()) {
@@ -109,29 +100,10 @@ export class HttpServerDurations implements MetricProducer {
         }
       }
     }
-    return {
-      resourceMetrics: {
-        resource: emptyResource(),
-        scopeMetrics: [
-          {
-            scope: { name: INSTRUMENTATION_SCOPE, version: INSTRUMENTATION_VERSION },
-            metrics: [
-              {
-                descriptor: {
-                  name: EXPORTED_HTTP_SERVER_DURATION,
-                  description: 'Duration of HTTP server requests',
-                  unit: 's',
-                  valueType: ValueType.DOUBLE,
-                },
-                aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                dataPointType: DataPointType.HISTOGRAM,
-                dataPoints,
-              },
-            ],
-          },
-        ],
-      },
-      errors: [],
-    };
+    return cumulativeHistogram({
+      name: EXPORTED_HTTP_SERVER_DURATION,
+      description: 'Duration of HTTP server requests',
+      dataPoints,
+    });
   }
 }

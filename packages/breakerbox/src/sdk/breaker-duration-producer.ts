@@ -1,29 +1,15 @@
-import { ValueType, type HrTime } from '@opentelemetry/api';
-import { performance } from 'node:perf_hooks';
+import type { HrTime } from '@opentelemetry/api';
 import { emptyResource, type Resource } from '@opentelemetry/resources';
-import {
-  AggregationTemporality,
-  DataPointType,
-  type CollectionResult,
-  type DataPoint,
-  type Histogram,
-  type MetricProducer,
+import type {
+  CollectionResult,
+  DataPoint,
+  Histogram,
+  MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import type { BreakerRegistry, CircuitBreaker } from '../breaker/index.js';
 import { CALL_OUTCOMES } from '../breaker/index.js';
-import {
-  ATTR_NAME,
-  INSTRUMENTATION_SCOPE,
-  INSTRUMENTATION_VERSION,
-  METRIC_CALL_DURATION,
-} from '../telemetry/index.js';
-
-/** Wall-clock now as OpenTelemetry's [seconds, nanoseconds] (what `@opentelemetry/core` computes). */
-function hrTime(): HrTime {
-  const ms = performance.timeOrigin + performance.now();
-  const seconds = Math.floor(ms / 1000);
-  return [seconds, Math.floor((ms - seconds * 1000) * 1e6)];
-}
+import { ATTR_NAME, METRIC_CALL_DURATION } from '../telemetry/index.js';
+import { cumulativeHistogram, hrTimeNow } from './histogram-collection.js';
 
 /**
  * Serves `circuit_breaker.call.duration` from the histograms each breaker keeps, at
@@ -40,7 +26,7 @@ export class BreakerDurationProducer implements MetricProducer {
   ) {}
 
   async collect(): Promise<CollectionResult> {
-    const endTime = hrTime();
+    const endTime = hrTimeNow();
     const dataPoints: Array<DataPoint<Histogram>> = [];
     for (const breaker of this.registry.list()) {
       let startTime = this.startTimes.get(breaker);
@@ -63,30 +49,11 @@ export class BreakerDurationProducer implements MetricProducer {
         });
       }
     }
-    return {
-      resourceMetrics: {
-        resource: this.resource,
-        scopeMetrics: [
-          {
-            scope: { name: INSTRUMENTATION_SCOPE, version: INSTRUMENTATION_VERSION },
-            metrics: [
-              {
-                descriptor: {
-                  name: METRIC_CALL_DURATION,
-                  description:
-                    'Duration of calls through the breaker, rejections included (fail-fast latency)',
-                  unit: 's',
-                  valueType: ValueType.DOUBLE,
-                },
-                aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                dataPointType: DataPointType.HISTOGRAM,
-                dataPoints,
-              },
-            ],
-          },
-        ],
-      },
-      errors: [],
-    };
+    return cumulativeHistogram({
+      name: METRIC_CALL_DURATION,
+      description: 'Duration of calls through the breaker, rejections included (fail-fast latency)',
+      dataPoints,
+      resource: this.resource,
+    });
   }
 }
