@@ -26,6 +26,33 @@ function run(cmd: string, args: string[], cwd: string): string {
   }
 }
 
+/**
+ * Type-checks `file` in `dir` with the repository's TypeScript, strict, against the installed
+ * package's declarations (skipLibCheck off); throws with the compiler's messages if it fails.
+ */
+function typeCheck(dir: string, file: string, resolution: 'nodenext' | 'bundler'): void {
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: resolution === 'nodenext' ? 'nodenext' : 'esnext',
+        moduleResolution: resolution,
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: [],
+      },
+      files: [file],
+    }),
+  );
+  run(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
+    dir,
+  );
+}
+
 /** Every package directory under node_modules, scoped ones as `@scope/name`. */
 function installedPackages(modules: string): string[] {
   const names: string[] = [];
@@ -140,25 +167,7 @@ new CircuitBreaker({ name: 'bad', failureThreshold: 'three' });
         `export const breaker = new breakerbox.CircuitBreaker({ name: 'cjs', failureThreshold: 3 });\n` +
         `export const isOpen = (e: unknown): boolean => e instanceof breakerbox.CircuitOpenError;\n`,
     );
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          strict: true,
-          noEmit: true,
-          types: [],
-        },
-        files: ['consumer.cts'],
-      }),
-    );
-    run(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
-      dir,
-    );
+    typeCheck(dir, 'consumer.cts', 'nodenext');
   });
 
   it("runs the README's quick start as written, and it type-checks", () => {
@@ -180,25 +189,7 @@ new CircuitBreaker({ name: 'bad', failureThreshold: 'three' });
         .filter((l) => / (open|closed)$/.test(l))
         .map((l) => l.split(' ').at(-1)),
     ).toEqual(['closed', 'closed', 'open', 'open', 'closed']);
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          strict: true,
-          noEmit: true,
-          types: [],
-        },
-        files: ['quickstart.mts'],
-      }),
-    );
-    run(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'],
-      dir,
-    );
+    typeCheck(dir, 'quickstart.mts', 'nodenext');
   });
 
   for (const resolution of ['nodenext', 'bundler'] as const) {
@@ -206,24 +197,7 @@ new CircuitBreaker({ name: 'bad', failureThreshold: 'three' });
       const dir = join(project, `ts-${resolution}`);
       execFileSync('mkdir', ['-p', dir]);
       writeFileSync(join(dir, 'consumer.ts'), typed);
-      writeFileSync(
-        join(dir, 'tsconfig.json'),
-        JSON.stringify({
-          compilerOptions: {
-            target: 'ES2022',
-            module: resolution === 'nodenext' ? 'nodenext' : 'esnext',
-            moduleResolution: resolution,
-            strict: true,
-            noEmit: true,
-            skipLibCheck: false,
-            types: [],
-          },
-          files: ['consumer.ts'],
-        }),
-      );
-      const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-      // Throws, with the compiler's messages, if anything does not type-check.
-      run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir);
+      typeCheck(dir, 'consumer.ts', resolution);
     });
   }
 });
