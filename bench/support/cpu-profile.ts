@@ -15,25 +15,31 @@ export interface ProfileEntry {
   where: string;
 }
 
-/** The functions with the most self time in every `.cpuprofile` under `dir`, merged. */
-export function topSelfTime(dir: string, root: string, count = 15): ProfileEntry[] {
-  const self = new Map<string, { hits: number; name: string; where: string }>();
-  let total = 0;
+/** Every sampled node of every `.cpuprofile` under `dir`, with its self-time hit count. */
+function* sampledNodes(dir: string): Generator<{ node: ProfileNode; hits: number }> {
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
     for (const node of profile.nodes) {
       const hits = node.hitCount ?? 0;
-      if (hits === 0) continue;
-      total += hits;
-      const { functionName, url, lineNumber } = node.callFrame;
-      const name = functionName === '' ? '(anonymous)' : functionName;
-      const path = url.startsWith('file://') ? relative(root, url.slice(7)) : url || '(native)';
-      const where = `${path}:${lineNumber + 1}`;
-      const key = `${name} ${where}`;
-      const entry = self.get(key) ?? { hits: 0, name, where };
-      entry.hits += hits;
-      self.set(key, entry);
+      if (hits > 0) yield { node, hits };
     }
+  }
+}
+
+/** The functions with the most self time in every `.cpuprofile` under `dir`, merged. */
+export function topSelfTime(dir: string, root: string, count = 15): ProfileEntry[] {
+  const self = new Map<string, { hits: number; name: string; where: string }>();
+  let total = 0;
+  for (const { node, hits } of sampledNodes(dir)) {
+    total += hits;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = functionName === '' ? '(anonymous)' : functionName;
+    const path = url.startsWith('file://') ? relative(root, url.slice(7)) : url || '(native)';
+    const where = `${path}:${lineNumber + 1}`;
+    const key = `${name} ${where}`;
+    const entry = self.get(key) ?? { hits: 0, name, where };
+    entry.hits += hits;
+    self.set(key, entry);
   }
   return [...self.values()]
     .sort((a, b) => b.hits - a.hits)
@@ -48,15 +54,10 @@ export function topSelfTime(dir: string, root: string, count = 15): ProfileEntry
 export function selfTimeByArea(dir: string): Record<string, number> {
   const areas: Record<string, number> = {};
   let total = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
-    for (const node of profile.nodes) {
-      const hits = node.hitCount ?? 0;
-      if (hits === 0) continue;
-      total += hits;
-      const area = areaOf(node.callFrame.url, node.callFrame.functionName);
-      areas[area] = (areas[area] ?? 0) + hits;
-    }
+  for (const { node, hits } of sampledNodes(dir)) {
+    total += hits;
+    const area = areaOf(node.callFrame.url, node.callFrame.functionName);
+    areas[area] = (areas[area] ?? 0) + hits;
   }
   for (const key of Object.keys(areas)) areas[key] = areas[key]! / Math.max(1, total);
   return areas;
