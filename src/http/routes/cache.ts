@@ -88,7 +88,8 @@ export function cacheRoutes(
     }
     // The limit holds for what is stored too: the value's JSON text, which JSON.stringify can
     // make longer than the body (`12e20` is stored as `1.2e+21`).
-    const storedBytes = Buffer.byteLength(JSON.stringify(body.value), 'utf8');
+    const json = JSON.stringify(body.value);
+    const storedBytes = Buffer.byteLength(json, 'utf8');
     if (storedBytes > bodyLimitBytes) {
       throw new HttpError(
         413,
@@ -98,7 +99,7 @@ export function cacheRoutes(
     }
     const ttlSeconds = parseTtl(body);
     const result = await journaled(() =>
-      cache.set(key, body.value, ttlSeconds === undefined ? undefined : ttlSeconds * 1000),
+      cache.setJson(key, json, ttlSeconds === undefined ? undefined : ttlSeconds * 1000),
     );
     if (result.circuitOpen) c.header(CIRCUIT_HEADER, result.circuitBreaker ?? breakerName);
     return c.json({ key, stored: { l1: result.l1, l2: result.l2 } });
