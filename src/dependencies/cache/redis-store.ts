@@ -5,6 +5,7 @@ import { CircuitOpenError, type CircuitBreaker } from 'breakerbox';
 import { InvalidationJournal, JournalFullError } from './journal.js';
 import { closeClusterClient } from './cluster/cluster-client.js';
 import { closeRedisClient } from './redis-client.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 /**
  * L2: JSON values in Redis with a TTL, behind a circuit breaker. The one module that sends the
@@ -70,6 +71,11 @@ export interface RedisStoreOptions {
   replayBatchSize?: number;
   /** close() also closes the client (default true). */
   ownsClient?: boolean;
+  /**
+   * Send the commands of one event-loop turn in one socket write (write-coalescer.ts).
+   * Default true.
+   */
+  coalesceWrites?: boolean;
   /**
    * Optional OpenTelemetry tracer: one CLIENT span per L2 operation (`redis GET|SET|DEL`),
    * active while the breaker decides. Keys and values are never recorded.
@@ -154,6 +160,7 @@ export class RedisStore {
   readonly breaker: CircuitBreaker;
   readonly journal: InvalidationJournal;
   private readonly client: Redis | Cluster;
+  private readonly coalescer: WriteCoalescer | undefined;
   private readonly topology: StoreTopology | undefined;
   private readonly commandTimeoutMs: number;
   private readonly batchSize: number;
@@ -171,6 +178,7 @@ export class RedisStore {
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
+    this.coalescer = options.coalesceWrites === false ? undefined : new WriteCoalescer(this.client);
     this.breaker = options.breaker;
     this.topology = options.topology;
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
@@ -230,6 +238,7 @@ export class RedisStore {
     if (this.journal.has(key)) return { status: 'pending' };
     const redisKey = this.namespace + key;
     let raw: string | null;
+    this.coalescer?.hold();
     try {
       raw = await this.breakerFor(redisKey).execute(() => this.client.get(redisKey));
     } catch (error) {
@@ -273,6 +282,7 @@ export class RedisStore {
     if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
     const sentAt = Date.now();
     const redisKey = this.namespace + key;
+    this.coalescer?.hold();
     try {
       await this.breakerFor(redisKey).execute(async () => {
         // The moment this client will give up on the write, in Redis's clock (the earliest
@@ -303,6 +313,7 @@ export class RedisStore {
       const sentAt = Date.now();
       try {
         const redisKey = this.namespace + key;
+        this.coalescer?.hold();
         await this.breakerFor(redisKey).execute(() => this.client.del(redisKey));
       } catch (error) {
         return this.unconfirmed(key, failed(error));
