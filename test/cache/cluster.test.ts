@@ -147,6 +147,25 @@ describe('the cache on a three-master Redis Cluster', () => {
       expect(redis.shards[`redis_cache:${shard}`]).toMatchObject({ status: 'up', state: 'closed' });
     }
     expect((await service.fetch('/health/ready')).status).toBe(200);
+    // Operators see the shards as children of redis_cache: in the breaker list and the
+    // dashboard feed, the parent counts them and names the one not closed.
+    const list = (await service.json('/v1/circuit-breakers')).body;
+    expect(list['redis_cache'].shards).toMatchObject({
+      total: 3,
+      closed: 2,
+      not_closed: [deadName],
+      state: 'closed',
+    });
+    for (const shard of [deadShard!, ...liveShards]) {
+      expect(list[`redis_cache:${shard}`]).toMatchObject({ parent: 'redis_cache', shard });
+    }
+    const feed = (await service.json('/dashboard/data')).body as {
+      breakers: Array<{ name: string; parent?: string; shards?: { not_closed: string[] } }>;
+    };
+    expect(feed.breakers.find((b) => b.name === 'redis_cache')!.shards!.not_closed).toEqual([
+      deadName,
+    ]);
+    expect(feed.breakers.filter((b) => b.parent === 'redis_cache')).toHaveLength(3);
 
     await cluster.restart(dead.port);
     const [probe] = deadKeys;
