@@ -398,6 +398,18 @@ describe('the dashboard in Chromium, with the shard breakers of a 16-master Redi
         '16 shards: ✓ 15 ✕ 1',
       );
 
+      // Every shard open: the cache as a whole is open, and its timeline says why (the
+      // roll-up of its shards, not an operator).
+      for (const b of shards) cluster.trip(b);
+      await expect
+        .poll(() => redisTile.getAttribute('data-state'), { timeout: 5_000 })
+        .toBe('open');
+      expect(await redisTile.locator('.state-label').textContent()).toBe('Open');
+      await expect
+        .poll(() => redisTile.locator('.transitions').textContent())
+        .toContain('no shard closed (roll-up)');
+      expect(await p.locator('#bb-summary').textContent()).toBe('⚠ Degraded: redis_cache open');
+
       // Narrow screen: nothing wider than the viewport (the table scrolls inside its box).
       await p.setViewportSize({ width: 360, height: 800 });
       await p.waitForTimeout(300);

@@ -463,6 +463,18 @@ function updateTile(
   renderRatesAgainstThresholds(t, v);
 }
 
+/**
+ * A parent with shards is held in line with their roll-up through its manual controls, so
+ * its isolate/reset transitions are the roll-up's, not an operator's (those are listed as
+ * admin actions).
+ */
+function transitionReason(v: BreakerView, reason: string): string {
+  if (v.shards !== undefined && (reason === 'manual_open' || reason === 'manual_reset')) {
+    return reason === 'manual_open' ? 'no shard closed (roll-up)' : 'a shard closed (roll-up)';
+  }
+  return reasonLabel(reason);
+}
+
 type TimelineEntry =
   | { kind: 'transition'; at: number; record: TransitionRecord }
   | { kind: 'admin'; at: number; record: AdminActionRecord };
@@ -614,7 +626,7 @@ function renderTimeline(t: Tile, v: BreakerView, data: DashboardData, now: numbe
                 el('span', { class: `st st-${r.to}`, text: stateWord(r.to) }),
               ]),
               ' ',
-              el('span', { class: 'reason', text: reasonLabel(r.reason) }),
+              el('span', { class: 'reason', text: transitionReason(v, r.reason) }),
             ]);
           }),
         );
