@@ -55,9 +55,22 @@ import {
 const DS = { ...PROMETHEUS_DATASOURCE };
 const RATE = '$__rate_interval';
 
+/**
+ * On a Redis Cluster every shard has a breaker of its own, `redis_cache:<shard>` (CONTRACT.md,
+ * section 3). Listed beside redis_cache they would drown the breaker panels (16 shards, 16
+ * more lines in each), so the breaker panels and the $breaker variable leave them out, and
+ * the "Redis Cluster shards" row shows them, under the parent they belong to.
+ */
+const NOT_A_SHARD = 'circuit_breaker_name!~".+:[0-9]+"';
+
 /** Label matchers for the instance and breaker variables, plus any extra matchers. */
 function sel(...extra: string[]): string {
-  return `{${[...extra, 'instance=~"$instance"', 'circuit_breaker_name=~"$breaker"'].join(', ')}}`;
+  return `{${[...extra, 'instance=~"$instance"', 'circuit_breaker_name=~"$breaker"', NOT_A_SHARD].join(', ')}}`;
+}
+
+/** The shard breakers of the selected breakers (their parents), on the selected instances. */
+function selShards(...extra: string[]): string {
+  return `{${[...extra, 'instance=~"$instance"', 'circuit_breaker_name=~"($breaker):[0-9]+"'].join(', ')}}`;
 }
 /** Instance variable only: the service metrics carry no breaker label. */
 function selInstance(...extra: string[]): string {
@@ -65,12 +78,12 @@ function selInstance(...extra: string[]): string {
 }
 
 /** Circuit state as one number per series: 0 closed, 1 half_open, 2 open. */
-function stateValue(by: string): string {
+function stateValue(by: string, selector: (...extra: string[]) => string = sel): string {
   return (
     `max by (${by}) (\n` +
-    `    (${M.state}${sel('state="open"')} == 1) * 2\n` +
-    `  or (${M.state}${sel('state="half_open"')} == 1) * 1\n` +
-    `  or (${M.state}${sel('state="closed"')} == 1) * 0\n` +
+    `    (${M.state}${selector('state="open"')} == 1) * 2\n` +
+    `  or (${M.state}${selector('state="half_open"')} == 1) * 1\n` +
+    `  or (${M.state}${selector('state="closed"')} == 1) * 0\n` +
     `)`
   );
 }
@@ -225,10 +238,18 @@ export function circuitBreakersDashboard(): Dashboard {
     .withVariable(
       new QueryVariableBuilder('breaker')
         .label('Breaker')
-        .description('Circuit breakers registered on the selected instances.')
+        .description(
+          'Circuit breakers registered on the selected instances. Shard breakers of a Redis ' +
+            'Cluster (redis_cache:<shard>) are not listed: they follow their parent, in the ' +
+            '"Redis Cluster shards" row.',
+        )
         .datasource(DS)
-        .query(`label_values(${M.state}{instance=~"$instance"}, circuit_breaker_name)`)
-        .definition(`label_values(${M.state}{instance=~"$instance"}, circuit_breaker_name)`)
+        .query(
+          `label_values(${M.state}{instance=~"$instance", ${NOT_A_SHARD}}, circuit_breaker_name)`,
+        )
+        .definition(
+          `label_values(${M.state}{instance=~"$instance", ${NOT_A_SHARD}}, circuit_breaker_name)`,
+        )
         .refresh(VariableRefresh.OnTimeRangeChanged)
         .sort(VariableSort.AlphabeticalAsc)
         .multi(true)
@@ -353,6 +374,81 @@ export function circuitBreakersDashboard(): Dashboard {
       .legend(legend())
       .span(12)
       .height(6),
+  );
+
+  // --- Redis Cluster shards (collapsed) -------------------------------------------------------
+  // One breaker per shard when the cache runs on a Redis Cluster (REDIS_CLUSTER_NODES). Shown
+  // under their parent, and only when someone opens the row: with 3 or 16 shards the panels
+  // above stay about the breakers as the service's callers see them.
+  const shardStates: Array<[string, string]> = [
+    ['closed', 'green'],
+    ['half_open', 'yellow'],
+    ['open', 'red'],
+  ];
+  let shardStatesPanel = new StatPanelBuilder()
+    .id(id())
+    .title('Shard breakers by state')
+    .description(
+      'Instances × Redis Cluster shard breakers (redis_cache:<shard>, one per master and its ' +
+        'replicas) in each state, for the selected breakers (redis_cache) and instances. ' +
+        'Open shards answer from L1 or as a miss while the other shards keep using Redis; ' +
+        'redis_cache itself opens only when every shard is open.',
+    )
+    .datasource(DS)
+    .withTarget(query('A', `sum by (state) (${M.state}${selShards()})`, '{{state}}').instant())
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+    .textMode(BigValueTextMode.ValueAndName)
+    .colorMode(BigValueColorMode.Background)
+    .graphMode(BigValueGraphMode.None)
+    .noValue('no shards')
+    .span(8)
+    .height(5);
+  for (const [state, color] of shardStates) {
+    shardStatesPanel = shardStatesPanel.overrideByName(state, fixedColor(color));
+  }
+  builder.withRow(
+    new RowBuilder('Redis Cluster shards')
+      .id(id())
+      .collapsed(true)
+      .withPanel(shardStatesPanel)
+      .withPanel(
+        stat(
+          'Open shards',
+          'Shards whose breaker is open on at least one selected instance. Each is a part of ' +
+            'the key space the cache cannot read from or write to Redis right now; more than ' +
+            'zero for 10 minutes warns (RedisClusterShardOpenTooLong). Check that shard’s ' +
+            'master (and whether a replica was promoted).',
+          `sum(max by (circuit_breaker_name) (${M.state}${selShards('state="open"')}))`,
+        )
+          .id(id())
+          .thresholds(thresholds([null, 'green'], [1, 'red']))
+          .noValue('no shards')
+          .span(4)
+          .height(5),
+      )
+      .withPanel(
+        new StateTimelinePanelBuilder()
+          .id(id())
+          .title('Shard state — fleet (worst instance)')
+          .description(
+            'One row per shard breaker (redis_cache:<lowest slot of the shard>), the worst ' +
+              'state across the selected instances: green closed, yellow half_open, red open. ' +
+              'One shard red while the others stay green is one master down; ids change only ' +
+              'when slots are resharded, not on a failover.',
+          )
+          .datasource(DS)
+          .withTarget(
+            query('A', stateValue('circuit_breaker_name', selShards), '{{circuit_breaker_name}}'),
+          )
+          .mappings(STATE_MAPPINGS)
+          .thresholds(thresholds([null, 'green']))
+          .showValue(VisibilityMode.Never)
+          .mergeValues(true)
+          .rowHeight(0.8)
+          .legend(legend())
+          .span(12)
+          .height(8),
+      ),
   );
 
   // --- HTTP ----------------------------------------------------------------------------------
@@ -774,9 +870,11 @@ export function circuitBreakersDashboard(): Dashboard {
     timeseries(
       'L1 invalidations and flushes — fleet',
       'Keys each replica dropped from L1 because Redis said another client changed them ' +
-        '(CLIENT TRACKING), and whole-L1 flushes by cause: reconnect (a dropped connection ' +
-        'may have missed invalidations), redis_restart (a new run_id), flushall. Flushes ' +
-        'while Redis is steady point at an unstable network between the service and Redis.',
+        '(CLIENT TRACKING), and L1 flushes by cause: reconnect (a dropped connection ' +
+        'may have missed invalidations), redis_restart (a new run_id), flushall, slot_map (a ' +
+        'Redis Cluster moved slots to another master). On a cluster a flush drops only the ' +
+        'keys of the master or slots concerned. Flushes while Redis is steady point at an ' +
+        'unstable network between the service and Redis.',
     )
       .id(id())
       .unit('ops')

@@ -341,7 +341,8 @@ function registerCacheMetrics(
     valueType: ValueType.INT,
   });
   const flushes = meter.createObservableCounter('breakerbox.cache.l1.flushes', {
-    description: 'Whole-L1 flushes, by cause: reconnect, redis_restart, flushall',
+    description:
+      'L1 flushes by cause: reconnect, redis_restart, flushall, slot_map (on a cluster a flush drops only the keys of the slots concerned)',
     valueType: ValueType.INT,
   });
   const stale = meter.createObservableCounter('breakerbox.cache.l1.stale_served', {

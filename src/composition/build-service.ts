@@ -22,6 +22,7 @@ import { registerBreakerGauges } from './breaker-gauges.js';
 import { embeddingsEntry, RedisHealth } from './dependency-health.js';
 import { listen } from './http-server.js';
 import { RateLimitedLog } from './rate-limited-log.js';
+import { shardGroups } from './shard-groups.js';
 import { breakerFactory } from './service-breakers.js';
 
 export interface BuildServiceOptions {
@@ -203,6 +204,9 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
   cleanups.push(registerBreakerGauges(otel.meter, registry, history));
   cleanups.push(() => cacheLookups.removeCallback(observeLookups));
 
+  // On a cluster, shard breakers read as children of redis_cache wherever breakers are listed.
+  const breakerGroups =
+    cache.cluster === undefined ? undefined : shardGroups(cache.cluster.shards, REDIS_BREAKER);
   const dependencies = (): Record<string, unknown> => ({
     redis: redisHealth.entry(),
     embeddings: embeddingsEntry(embeddings.stats()),
@@ -230,10 +234,17 @@ export function buildService(config: Config, options: BuildServiceOptions): Serv
       else if (action === 'disable') shards.disableAll();
     },
     dependencies,
+    breakerGroups,
     extraRoutes: [
       {
         path: '/dashboard',
-        app: dashboardRoutes({ registry, history, telemetry: breakerTelemetry, dependencies }),
+        app: dashboardRoutes({
+          registry,
+          history,
+          telemetry: breakerTelemetry,
+          dependencies,
+          groups: breakerGroups,
+        }),
         methods: ['GET'],
       },
     ],

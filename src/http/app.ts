@@ -5,6 +5,7 @@ import type { BreakerRegistry } from 'breakerbox';
 import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
 import type { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
 import { declaredLength, payloadTooLargeResponse, tooLarge } from './body.js';
+import type { BreakerGroups } from './breaker-groups.js';
 import { errorResponse, HttpError } from './errors.js';
 import type { HttpServerDurations } from '../otel/http-server-durations.js';
 import { httpMetrics } from './middleware/http-metrics.js';
@@ -40,6 +41,8 @@ export interface AppDeps {
   onAdminAction?: (breaker: string, action: string) => void;
   /** Extra, credential-free dependency facts for /health. */
   dependencies?: () => Record<string, unknown>;
+  /** Breakers grouped under a parent (a cluster's shard breakers under `redis_cache`). */
+  breakerGroups?: BreakerGroups | undefined;
   /** Extra routers, e.g. the built-in dashboard, mounted at their paths. */
   extraRoutes?: Array<{ path: string; app: Hono; methods: string[] }>;
 }
@@ -75,7 +78,14 @@ export function createApp(deps: AppDeps): Hono {
     await next();
   });
 
-  app.route('/health', healthRoutes({ registry: deps.registry, dependencies: deps.dependencies }));
+  app.route(
+    '/health',
+    healthRoutes({
+      registry: deps.registry,
+      dependencies: deps.dependencies,
+      groups: deps.breakerGroups,
+    }),
+  );
   app.route(
     '/v1/cache',
     cacheRoutes(deps.cache, deps.redisBreakerName, { bodyLimitBytes: deps.bodyLimitBytes }),
@@ -84,7 +94,7 @@ export function createApp(deps: AppDeps): Hono {
     '/v1/embeddings',
     embeddingRoutes(deps.embeddings, { bodyLimitBytes: deps.bodyLimitBytes }),
   );
-  app.route('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry));
+  app.route('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry, deps.breakerGroups));
   if (deps.adminToken !== undefined) {
     app.route(
       '/admin',

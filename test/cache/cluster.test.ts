@@ -1,7 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RedisCluster,
@@ -11,84 +7,21 @@ import {
   waitFor,
   type ClusterNodeInfo,
 } from '@breakerbox/devkit';
+import {
+  NAMESPACE,
+  clusterEnv as env,
+  keysByShard,
+  masterOf,
+  put,
+  serving,
+  shardNames,
+  shardOf,
+  state,
+} from './cluster-service.js';
 
 // The service (node dist/main.js) on a real three-master Redis Cluster (REDIS_CLUSTER_NODES):
 // one `redis_cache:<shard>` breaker per shard, a SIGKILLed master opens only its own, and a
 // failover to a promoted replica closes it again without a restart of the service.
-
-const NAMESPACE = 'bb:v1:';
-
-function env(cluster: RedisCluster): Record<string, string> {
-  return {
-    REDIS_CLUSTER_NODES: cluster.seeds.slice(0, 2).join(','),
-    REDIS_COMMAND_TIMEOUT_MS: '200',
-    REDIS_CIRCUIT_FAILURE_THRESHOLD: '3',
-    REDIS_CIRCUIT_RECOVERY_TIMEOUT: '0.5',
-    CACHE_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'bb-cluster-journal-')),
-    LOG_LEVEL: 'warn',
-    ADMIN_TOKEN: 'cluster-test-token',
-  };
-}
-
-/** The shard id (lowest slot of its master) of a cache key. */
-function shardOf(masters: ClusterNodeInfo[], key: string): number {
-  const slot = calculateSlot(NAMESPACE + key);
-  const owner = masters.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b))!;
-  return Math.min(...owner.slots.map(([a]) => a));
-}
-
-function masterOf(masters: ClusterNodeInfo[], shard: number): ClusterNodeInfo {
-  return masters.find((m) => m.slots.some(([a]) => a === shard))!;
-}
-
-/** `count` keys per shard id. */
-function keysByShard(masters: ClusterNodeInfo[], prefix: string, count: number) {
-  const out = new Map<number, string[]>();
-  for (let i = 0; [...out.values()].filter((k) => k.length >= count).length < 3; i++) {
-    const key = `${prefix}:${i}`;
-    const shard = shardOf(masters, key);
-    const list = out.get(shard) ?? [];
-    if (list.length < count) list.push(key);
-    out.set(shard, list);
-  }
-  return out;
-}
-
-async function state(service: ServiceProcess, name: string): Promise<string | undefined> {
-  const r = await service.json(`/v1/circuit-breakers/${name}`);
-  return r.status === 200 ? (r.body as { state: string }).state : undefined;
-}
-
-async function shardNames(service: ServiceProcess): Promise<string[]> {
-  const r = await service.json('/v1/circuit-breakers');
-  const body = r.body as Record<string, unknown> | Array<{ name: string }>;
-  const names = Array.isArray(body) ? body.map((b) => b.name) : Object.keys(body);
-  return names.filter((n) => n.startsWith('redis_cache:')).sort();
-}
-
-async function put(service: ServiceProcess, key: string, value: unknown) {
-  return service.json(`/v1/cache/${key}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ value }),
-  });
-}
-
-/** Every shard breaker exists and the service reaches every master. */
-async function serving(service: ServiceProcess, masters: ClusterNodeInfo[]): Promise<void> {
-  const keys = keysByShard(masters, 'warm', 1);
-  await waitFor(
-    async () => {
-      if ((await shardNames(service)).length !== 3) return false;
-      for (const [, [key]] of keys) {
-        const r = await put(service, key!, 'warm');
-        if (r.status !== 200 || r.body.stored.l2 !== true) return false;
-      }
-      return true;
-    },
-    { timeoutMs: 20_000, intervalMs: 100, message: 'the service serving every shard' },
-  );
-}
 
 afterAll(async () => {
   await stopAllServices();
@@ -177,8 +110,8 @@ describe('the cache on a three-master Redis Cluster', () => {
       expect(await state(service, `redis_cache:${shard}`)).toBe('closed');
     expect(await state(service, 'redis_cache')).toBe('closed');
 
-    // Healthy shards: writes reach Redis, reads are L2 hits (L1 is not trusted as fresh while
-    // one master's tracking is down).
+    // Healthy shards: writes reach Redis, reads answer the new value from Redis or from L1
+    // (their L1 copies stay trusted while another master is down: cluster-shards.test.ts).
     for (const shard of liveShards) {
       for (const key of byShard.get(shard)!) {
         const w = await put(service, key, `w-${key}`);
@@ -187,7 +120,9 @@ describe('the cache on a three-master Redis Cluster', () => {
         expect(w.headers.get('x-circuit-open')).toBeNull();
         const r = await service.json(`/v1/cache/${key}`);
         statuses.push(r.status);
-        expect(r.body).toEqual({ key, value: `w-${key}`, source: 'l2' });
+        expect(r.body).toMatchObject({ key, value: `w-${key}` });
+        expect(['l1', 'l2']).toContain(r.body.source);
+        expect(r.headers.get('x-cache-stale')).toBeNull();
       }
     }
     // The dead shard: answered without Redis, naming the shard breaker that was skipped.
@@ -212,6 +147,25 @@ describe('the cache on a three-master Redis Cluster', () => {
       expect(redis.shards[`redis_cache:${shard}`]).toMatchObject({ status: 'up', state: 'closed' });
     }
     expect((await service.fetch('/health/ready')).status).toBe(200);
+    // Operators see the shards as children of redis_cache: in the breaker list and the
+    // dashboard feed, the parent counts them and names the one not closed.
+    const list = (await service.json('/v1/circuit-breakers')).body;
+    expect(list['redis_cache'].shards).toMatchObject({
+      total: 3,
+      closed: 2,
+      not_closed: [deadName],
+      state: 'closed',
+    });
+    for (const shard of [deadShard!, ...liveShards]) {
+      expect(list[`redis_cache:${shard}`]).toMatchObject({ parent: 'redis_cache', shard });
+    }
+    const feed = (await service.json('/dashboard/data')).body as {
+      breakers: Array<{ name: string; parent?: string; shards?: { not_closed: string[] } }>;
+    };
+    expect(feed.breakers.find((b) => b.name === 'redis_cache')!.shards!.not_closed).toEqual([
+      deadName,
+    ]);
+    expect(feed.breakers.filter((b) => b.parent === 'redis_cache')).toHaveLength(3);
 
     await cluster.restart(dead.port);
     const [probe] = deadKeys;

@@ -3,14 +3,24 @@
 // It scripts an outage, watches the tiles and the critical banner, checks the page never
 // leaves the service, and takes the README's screenshots: into docs/screenshots/ with
 // UPDATE_SCREENSHOTS=1 (so an ordinary test run leaves the work tree clean), else a temp dir.
+// A second case serves the dashboard in process over the breakers of a 16-master Redis
+// Cluster (the service's own ShardBreakers and roll-up on a slot map, no Redis): shard
+// breakers are grouped in the redis_cache tile, not listed as 16 more tiles.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { Hono } from 'hono';
+import { BreakerTelemetry, CircuitBreaker, BreakerRegistry } from 'breakerbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../../src/composition/http-server.js';
 import { writeTestModel } from '../../src/dependencies/embeddings/test-model.js';
+import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
+import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
+import { healthRoutes } from '../../src/http/routes/health.js';
+import { clusterBreakers } from '../support/cluster-breakers.js';
 import {
   FaultProxy,
   RedisProcess,
@@ -91,9 +101,9 @@ class Traffic {
 
 const tile = (name: string) => page.locator(`article[data-breaker="${name}"]`);
 
-async function screenshot(file: string): Promise<void> {
+async function screenshot(file: string, on: Page = page): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, file), fullPage: true });
+  await on.screenshot({ path: join(SCREENSHOTS, file), fullPage: true });
 }
 
 beforeAll(async () => {
@@ -294,4 +304,128 @@ describe('the dashboard in Chromium', () => {
     expect(requests.filter((url) => !url.startsWith(origin))).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 150_000);
+});
+
+describe('the dashboard in Chromium, with the shard breakers of a 16-master Redis Cluster', () => {
+  it('groups the shards in the redis_cache tile: a strip of chips with counts, details on demand', async () => {
+    const registry = new BreakerRegistry();
+    const history = new TransitionHistory(registry, 200);
+    const telemetry = new BreakerTelemetry({
+      registry,
+      summaryIntervalMs: 60_000,
+      logger: { info: () => undefined, warn: () => undefined },
+    });
+    const cluster = clusterBreakers({ registry, masters: 16 });
+    const embed = new CircuitBreaker({ name: 'embedding_service', registry, critical: true });
+    const app = new Hono({ strict: false });
+    app.route('/health', healthRoutes({ registry, groups: cluster.groups }));
+    app.route(
+      '/dashboard',
+      dashboardRoutes({ registry, history, telemetry, groups: cluster.groups }),
+    );
+    const server = await listen(app, '127.0.0.1', 0);
+    const base = `http://127.0.0.1:${server.port}`;
+    // Two shards down (5120 and 11264); traffic on the others and on the embeddings.
+    const shards = cluster.list();
+    const down = [shards[5]!, shards[11]!];
+    for (const b of down) cluster.trip(b);
+    const traffic = setInterval(() => {
+      for (const b of [...shards, embed]) void b.execute(async () => 1).catch(() => undefined);
+    }, 50);
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      colorScheme: 'light',
+      reducedMotion: 'reduce',
+    });
+    const p = await context.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    const redisTile = p.locator('article[data-breaker="redis_cache"]');
+    try {
+      await p.goto(`${base}/dashboard`);
+      await expect.poll(() => redisTile.locator('.chip').count()).toBe(16);
+      // The overview and the tiles: two breakers, not eighteen.
+      expect(await p.locator('#bb-overview-body tr').count()).toBe(2);
+      expect(await p.locator('article.tile').count()).toBe(2);
+      expect(await p.locator('article[data-breaker="redis_cache:5120"]').count()).toBe(0);
+      // The parent shows the roll-up (closed: most shards serve) and counts its shards.
+      expect(await redisTile.getAttribute('data-state')).toBe('closed');
+      expect(await redisTile.locator('.chip[data-state="open"]').count()).toBe(2);
+      expect(
+        await redisTile.locator('.chip[data-state="open"] .chip-id').allTextContents(),
+      ).toEqual(['5120', '11264']);
+      const counts = await p
+        .locator('#bb-overview-body tr[data-breaker="redis_cache"] .ov-shards')
+        .textContent();
+      expect(counts).toMatch(/^16 shards: ✓ 14 ✕ 2$/);
+      // Its row shows the shards' traffic (the parent guards no call itself): 2 of 16 reject.
+      const row = p.locator('#bb-overview-body tr[data-breaker="redis_cache"]');
+      await expect.poll(() => row.locator('td').nth(2).textContent()).toMatch(/^[1-9][\d.]*\/s$/);
+      const share = Number.parseFloat((await row.locator('.ov-rejected').textContent())!);
+      expect(share).toBeGreaterThan(5);
+      expect(share).toBeLessThan(20);
+      await expect
+        .poll(() => redisTile.locator('.shard-summary').textContent())
+        .toMatch(
+          /16 shards: ✓ 14 ✕ 2 · [\d.]+ calls\/s across shards · not closed: redis_cache:5120, redis_cache:11264/,
+        );
+      expect(await p.locator('#bb-summary').textContent()).toBe(
+        '⚠ Degraded: redis_cache: 2 of 16 shards not closed',
+      );
+      // Compact: 16 chips fit on one or two lines of the tile.
+      const strip = await redisTile.locator('.shard-chips').boundingBox();
+      expect(strip!.height).toBeLessThan(70);
+
+      // Per-shard details on demand, and they stay open across updates.
+      const details = redisTile.locator('details.shard-details');
+      expect(await details.getAttribute('open')).toBeNull();
+      await details.locator('summary').click();
+      const rows = redisTile.locator('.shard-table tbody tr');
+      await expect.poll(() => rows.count()).toBe(16);
+      expect(await rows.nth(5).getAttribute('data-state')).toBe('open');
+      expect(await rows.nth(5).textContent()).toContain('10.0.0.6:6379');
+      await p.waitForTimeout(2_500);
+      expect(await details.getAttribute('open')).not.toBeNull();
+      expect(await rows.nth(0).locator('td').nth(4).textContent()).toMatch(/\/s$/);
+      await screenshot('dashboard-cluster.png', p);
+
+      // A recovered shard: the chip turns closed and the counts follow.
+      down[0]!.reset();
+      await expect
+        .poll(() => redisTile.locator('.chip[data-state="open"]').count(), { timeout: 5_000 })
+        .toBe(1);
+      expect(await redisTile.locator('[data-role="shard-counts"]').first().textContent()).toBe(
+        '16 shards: ✓ 15 ✕ 1',
+      );
+
+      // Every shard open: the cache as a whole is open, and its timeline says why (the
+      // roll-up of its shards, not an operator).
+      for (const b of shards) cluster.trip(b);
+      await expect
+        .poll(() => redisTile.getAttribute('data-state'), { timeout: 5_000 })
+        .toBe('open');
+      expect(await redisTile.locator('.state-label').textContent()).toBe('Open');
+      await expect
+        .poll(() => redisTile.locator('.transitions').textContent())
+        .toContain('no shard closed (roll-up)');
+      expect(await p.locator('#bb-summary').textContent()).toBe('⚠ Degraded: redis_cache open');
+
+      // Narrow screen: nothing wider than the viewport (the table scrolls inside its box).
+      await p.setViewportSize({ width: 360, height: 800 });
+      await p.waitForTimeout(300);
+      const overflow = await p.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(errors).toEqual([]);
+    } finally {
+      clearInterval(traffic);
+      await context.close();
+      await server.close(1_000);
+      cluster.dispose();
+      embed.dispose();
+      history.dispose();
+      telemetry.dispose();
+    }
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ import { dashboardRoutes } from '../../src/http/dashboard/routes.js';
 import { clientScript } from '../../src/http/dashboard/client-bundle.js';
 import { TransitionHistory } from '../../src/http/dashboard/transition-history.js';
 import { BreakerTelemetry } from 'breakerbox';
+import { clusterBreakers } from '../support/cluster-breakers.js';
 
 const boom = (): never => {
   throw new Error('boom');
@@ -260,6 +261,75 @@ describe('GET /dashboard/data', () => {
     }
     t.advance(1_000);
     expect((await t.data()).breakers.map((b) => b.name)).not.toContain('late');
+  });
+});
+
+describe('GET /dashboard/data with shard breakers (a Redis Cluster)', () => {
+  it('names each shard breaker as a child of redis_cache, without series; the parent counts them', async () => {
+    const clock = new FakeClock(10_000);
+    let wall = Date.parse('2030-01-01T00:00:00Z');
+    const registry = new BreakerRegistry();
+    const history = new TransitionHistory(registry, 200);
+    const telemetry = new BreakerTelemetry({
+      registry,
+      clock,
+      summaryIntervalMs: 60_000,
+      logger: { info: () => undefined, warn: () => undefined },
+    });
+    const cluster = clusterBreakers({ registry, masters: 16, clock });
+    const app = new Hono();
+    app.route(
+      '/dashboard',
+      dashboardRoutes({
+        registry,
+        history,
+        telemetry,
+        clock,
+        wallClock: () => wall,
+        groups: cluster.groups,
+      }),
+    );
+    const data = async (): Promise<DashboardData> =>
+      (await (await app.request('/dashboard/data')).json()) as DashboardData;
+    try {
+      const shards = cluster.list();
+      cluster.trip(shards[3]!);
+      for (let round = 0; round < 3; round++) {
+        for (const b of shards) if (b !== shards[3]) await b.execute(() => 1);
+        await data();
+        clock.advance(1_000);
+        wall += 1_000;
+      }
+      const feed = await data();
+      expect(feed.severity).toBe('degraded');
+      const parent = feed.breakers.find((b) => b.name === 'redis_cache')!;
+      expect(parent.parent).toBeUndefined();
+      expect(parent.shards).toMatchObject({
+        total: 16,
+        closed: 15,
+        open: 1,
+        half_open: 0,
+        not_closed: ['redis_cache:3072'],
+        state: 'closed',
+      });
+      const children = feed.breakers.filter((b) => b.parent === 'redis_cache');
+      expect(children).toHaveLength(16);
+      expect(children.find((c) => c.shard === 3072)).toMatchObject({
+        name: 'redis_cache:3072',
+        state: 'open',
+        master: '10.0.0.4:6379',
+        slots: 1024,
+      });
+      for (const c of children) {
+        expect(c.rates.series).toEqual([]); // chips and a table row: no chart per shard
+        expect(c.rates.current).not.toBeNull();
+      }
+      expect(parent.rates.series.length).toBeGreaterThan(0);
+    } finally {
+      cluster.dispose();
+      history.dispose();
+      telemetry.dispose();
+    }
   });
 });
 

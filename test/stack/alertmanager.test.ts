@@ -192,7 +192,7 @@ describe('alertmanager, live: inhibition stops a flapping circuit from paging tw
     status: { state: string; inhibitedBy: string[] };
   }
 
-  it('suppresses CriticalCircuitOpenedBriefly and warnings of the open breaker only', async () => {
+  it('suppresses CriticalCircuitOpenedBriefly and warnings of the open breaker only, and shard alerts while the whole cache is down', async () => {
     const now = new Date();
     const endsAt = new Date(now.getTime() + 10 * 60_000).toISOString();
     const alert = (labels: Record<string, string>) => ({
@@ -237,6 +237,20 @@ describe('alertmanager, live: inhibition stops a flapping circuit from paging tw
           circuit_breaker_name: 'redis_cache',
           instance: '10.0.0.11:9464',
         }),
+        // A shard of the cache that is down as a whole on that instance: inhibited; a shard
+        // down on another instance, where the cache still serves: not.
+        alert({
+          alertname: 'RedisClusterShardOpenTooLong',
+          severity: 'warning',
+          circuit_breaker_name: 'redis_cache:0',
+          instance: '10.0.0.11:9464',
+        }),
+        alert({
+          alertname: 'RedisClusterShardOpenTooLong',
+          severity: 'warning',
+          circuit_breaker_name: 'redis_cache:5461',
+          instance: '10.0.0.12:9464',
+        }),
       ]),
     });
     expect(posted.status, log).toBe(200);
@@ -248,8 +262,9 @@ describe('alertmanager, live: inhibition stops a flapping circuit from paging tw
       const got = (await (await fetch(`${base}/api/v2/alerts`)).json()) as ApiAlert[];
       states = Object.fromEntries(got.map((a) => [key(a), a.status.state]));
       if (
-        got.length === 5 &&
-        states['CriticalCircuitOpenedBriefly/embedding_service'] === 'suppressed'
+        got.length === 7 &&
+        states['CriticalCircuitOpenedBriefly/embedding_service'] === 'suppressed' &&
+        states['RedisClusterShardOpenTooLong/redis_cache:0'] === 'suppressed'
       ) {
         if (states['CircuitHighRejectionRate/embedding_service'] === 'suppressed') break;
       }
@@ -261,6 +276,8 @@ describe('alertmanager, live: inhibition stops a flapping circuit from paging tw
       'CircuitHighRejectionRate/embedding_service': 'suppressed',
       'CriticalCircuitOpenedBriefly/other_critical': 'active',
       'NonCriticalCircuitOpenTooLong/redis_cache': 'active',
+      'RedisClusterShardOpenTooLong/redis_cache:0': 'suppressed',
+      'RedisClusterShardOpenTooLong/redis_cache:5461': 'active',
     });
   });
 });

@@ -216,8 +216,10 @@ describe('the Circuit breakers dashboard', () => {
     const instance = variables.find((v) => v.name === 'instance');
     const breaker = variables.find((v) => v.name === 'breaker');
     expect(instance?.query).toBe('label_values(circuit_breaker_state, instance)');
-    expect(String(breaker?.query)).toMatch(
-      /^label_values\(circuit_breaker_state\{instance=~"\$instance"\}, circuit_breaker_name\)$/,
+    // Shard breakers of a Redis Cluster (redis_cache:<shard>) are not offered: they follow
+    // their parent in the "Redis Cluster shards" row.
+    expect(String(breaker?.query)).toBe(
+      'label_values(circuit_breaker_state{instance=~"$instance", circuit_breaker_name!~".+:[0-9]+"}, circuit_breaker_name)',
     );
     for (const v of [instance, breaker]) {
       expect(v).toMatchObject({ type: 'query', multi: true, includeAll: true, allValue: '.*' });
@@ -226,7 +228,7 @@ describe('the Circuit breakers dashboard', () => {
 
   it('shows a state timeline per breaker (fleet, and per instance repeated by breaker)', () => {
     const timelines = panels.filter((p) => p.type === 'state-timeline');
-    expect(timelines).toHaveLength(2);
+    expect(timelines).toHaveLength(3); // and one per shard, in the Redis Cluster shards row
     expect(timelines.some((p) => p.repeat === 'breaker')).toBe(true);
     for (const p of timelines) {
       expect(exprs(p)).toContain('circuit_breaker_state');
@@ -267,7 +269,34 @@ describe('the Circuit breakers dashboard', () => {
       for (const selector of query.expr.match(/circuit_breaker_[a-z_]+\{[^}]*\}/g) ?? []) {
         expect(selector, query.name).toContain('instance=~"$instance"');
         if (instanceOnly.has(query.name)) continue;
-        expect(selector, query.name).toContain('circuit_breaker_name=~"$breaker"');
+        // A shard breaker follows the variable through its parent (redis_cache:<shard>).
+        expect(selector, query.name).toMatch(
+          /circuit_breaker_name=~"\$breaker"|circuit_breaker_name=~"\(\$breaker\):\[0-9\]\+"/,
+        );
+      }
+    }
+  });
+
+  it('keeps Redis Cluster shards out of the breaker panels and shows them in a collapsed row', () => {
+    const top = dashboard.panels as AnyPanel[];
+    const row = top.find((p) => p.type === 'row' && p.title === 'Redis Cluster shards')!;
+    expect(row).toMatchObject({ collapsed: true });
+    const inRow = row.panels ?? [];
+    expect(inRow.map((p) => [p.type, p.title])).toEqual([
+      ['stat', 'Shard breakers by state'],
+      ['stat', 'Open shards'],
+      ['state-timeline', 'Shard state — fleet (worst instance)'],
+    ]);
+    const shardSelector = 'circuit_breaker_name=~"($breaker):[0-9]+"';
+    for (const p of inRow) expect(exprs(p), p.title).toContain(shardSelector);
+    expect(exprs(inRow[0]!)).toContain('sum by (state)');
+    expect(exprs(inRow[1]!)).toContain('state="open"');
+    // Every other breaker selector excludes shard breakers, so they are never peers of
+    // redis_cache (a shard per line in every panel).
+    for (const p of panels.filter((x) => !inRow.includes(x))) {
+      for (const selector of exprs(p).match(/circuit_breaker_[a-z_]+\{[^}]*\}/g) ?? []) {
+        if (p.title === 'Instances reporting') continue;
+        expect(selector, p.title).toContain('circuit_breaker_name!~".+:[0-9]+"');
       }
     }
   });

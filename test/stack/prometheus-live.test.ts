@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FaultProxy,
   freePort,
+  RedisCluster,
   RedisProcess,
+  stopAllClusters,
   stopAllRedis,
   makeModels,
   ServiceProcess,
@@ -21,10 +23,14 @@ import { requireTool } from './tools.js';
  * The real `prometheus` binary loads the project's rule files and scrapes the real service
  * (the committed scrape config, pointed at localhost) through a scripted outage; then every
  * dashboard query, recording rule and alert expression is evaluated through its HTTP API.
+ * A second instance runs on a three-master Redis Cluster, one master of which is killed in
+ * the outage, so the "Redis Cluster shards" row and the shard alert have data too.
  */
 let redis: RedisProcess;
 let proxy: FaultProxy;
 let service: ServiceProcess;
+let cluster: RedisCluster;
+let onCluster: ServiceProcess;
 let prometheus: ChildProcess | undefined;
 let prometheusUrl = '';
 let workDir = '';
@@ -65,11 +71,23 @@ beforeAll(async () => {
     EMBEDDING_CIRCUIT_RECOVERY_TIMEOUT: '60',
   });
 
+  cluster = await RedisCluster.start({ masters: 3 });
+  onCluster = await ServiceProcess.start({
+    REDIS_CLUSTER_NODES: cluster.seeds.join(','),
+    REDIS_COMMAND_TIMEOUT_MS: '100',
+    REDIS_CIRCUIT_FAILURE_THRESHOLD: '3',
+    REDIS_CIRCUIT_RECOVERY_TIMEOUT: '60',
+    CACHE_JOURNAL_DIR: mkdtempSync(path.join(tmpdir(), 'breakerbox-prometheus-journal-')),
+  });
+
   workDir = mkdtempSync(path.join(tmpdir(), 'breakerbox-prometheus-'));
   const config = path.join(workDir, 'prometheus.yml');
   writeFileSync(
     config,
-    localPrometheusConfig({ targets: [`127.0.0.1:${service.metricsPort}`], scrapeInterval: '1s' }),
+    localPrometheusConfig({
+      targets: [`127.0.0.1:${service.metricsPort}`, `127.0.0.1:${onCluster.metricsPort}`],
+      scrapeInterval: '1s',
+    }),
   );
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
@@ -95,10 +113,10 @@ beforeAll(async () => {
 
   // Prometheus applies discovered targets every 5 s: wait for the first scrape, so the
   // counters are seen at their starting values before anything happens.
-  await waitFor(async () => ((await query('up{job="breakerbox"}')).data?.result.length ?? 0) > 0, {
+  await waitFor(async () => ((await query('up{job="breakerbox"}')).data?.result.length ?? 0) > 1, {
     timeoutMs: 20_000,
     intervalMs: 200,
-    message: 'first scrape of the service',
+    message: 'first scrape of both instances',
   });
   // Healthy traffic first, so rates have a "before".
   const deadline = Date.now() + 3_000;
@@ -113,19 +131,28 @@ beforeAll(async () => {
     await service.json('/v1/embeddings', post({ input: 'hello' }));
     await new Promise((r) => setTimeout(r, 100));
   }
-  // The outage: Redis blackholed (redis_cache opens), the code model missing (embedding_service opens).
+  // The outage: Redis blackholed (redis_cache opens), the code model missing (embedding_service
+  // opens), and on the cluster instance one master killed (only its shard breaker opens).
   await proxy.setMode('blackhole');
+  const [deadMaster] = await cluster.masters();
+  await cluster.kill(deadMaster!.port);
+  const clusterKeys = Array.from({ length: 12 }, (_, i) => `spread:${i}`);
   for (let i = 0; i < 3; i++)
     await service.json('/v1/embeddings', post({ input: 'x', kind: 'code' }));
   const outageEnd = Date.now() + 4_000;
   while (Date.now() < outageEnd) {
     await service.json('/v1/cache/absent');
     await service.json('/v1/embeddings', post({ input: 'x' }));
+    await Promise.all(clusterKeys.map((k) => onCluster.json(`/v1/cache/${k}`)));
     await new Promise((r) => setTimeout(r, 50));
   }
   const health = await service.json('/health');
   expect(health.body.circuit_breakers.redis_cache.state).toBe('open');
   expect(health.body.circuit_breakers.embedding_service.state).toBe('open');
+  const deadShard = `redis_cache:${deadMaster!.slots[0]![0]}`;
+  const clusterHealth = await onCluster.json('/health');
+  expect(clusterHealth.body.circuit_breakers[deadShard].state).toBe('open');
+  expect(clusterHealth.body.circuit_breakers.redis_cache.shards.not_closed).toEqual([deadShard]);
   // Let the rules evaluate over a few scrapes of the outage.
   await waitFor(
     async () =>
@@ -143,6 +170,7 @@ afterAll(async () => {
   await stopAllServices();
   await proxy?.close();
   await stopAllRedis();
+  await stopAllClusters();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -152,12 +180,41 @@ describe('the real Prometheus against the real service', () => {
   it('knows every query of the stack', () => {
     expect(queries.filter((q) => q.kind === 'dashboard').length).toBeGreaterThan(5);
     expect(queries.filter((q) => q.kind === 'recording').length).toBeGreaterThan(3);
-    expect(queries.filter((q) => q.kind === 'alert').length).toBe(5);
+    expect(queries.filter((q) => q.kind === 'alert').length).toBe(6);
   });
 
   it('scrapes the service job', async () => {
     const up = await query('up{job="breakerbox"}');
-    expect(up.data?.result.map((r) => r.value[1])).toEqual(['1']);
+    expect(up.data?.result.map((r) => r.value[1])).toEqual(['1', '1']);
+  });
+
+  it('the Redis Cluster shards row and alert see the one open shard; the breaker panels never list shards', async () => {
+    const dashboard = (title: string): string =>
+      queries.find((q) => q.kind === 'dashboard' && q.name.includes(`/ ${title} / A`))!.promql;
+    const openShards = await query(dashboard('Open shards'));
+    expect(openShards.data!.result.map((r) => r.value[1])).toEqual(['1']);
+    const byState = await query(dashboard('Shard breakers by state'));
+    const states = Object.fromEntries(
+      byState.data!.result.map((r) => [r.metric.state, Number(r.value[1])]),
+    );
+    expect(states).toEqual({ closed: 2, half_open: 0, open: 1 });
+    const timeline = await query(dashboard('Shard state — fleet (worst instance)'));
+    const shardStates = Object.fromEntries(
+      timeline.data!.result.map((r) => [r.metric.circuit_breaker_name, r.value[1]]),
+    );
+    expect(Object.keys(shardStates)).toHaveLength(3);
+    expect(Object.entries(shardStates).filter(([, v]) => v === '2')).toHaveLength(1);
+    // The fleet state timeline: redis_cache and embedding_service, never a shard.
+    const fleet = await query(dashboard('Circuit state — fleet (worst instance)'));
+    expect(fleet.data!.result.map((r) => r.metric.circuit_breaker_name).sort()).toEqual([
+      'embedding_service',
+      'redis_cache',
+    ]);
+    // The shard alert's expression (its `for` aside) names the dead shard only.
+    const alert = queries.find((q) => q.alert === 'RedisClusterShardOpenTooLong')!;
+    const firing = await query(alert.promql);
+    expect(firing.data!.result.map((r) => r.metric.circuit_breaker_name)).toHaveLength(1);
+    expect(firing.data!.result[0]!.metric.circuit_breaker_name).toMatch(/^redis_cache:\d+$/);
   });
 
   it('evaluates every dashboard query and recording rule without error, with data', async () => {

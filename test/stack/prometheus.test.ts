@@ -108,14 +108,21 @@ describe('scrape config', () => {
 });
 
 describe('alert rules', () => {
-  it('are the five the stack promises', () => {
+  it('are the five the stack promises, and one for Redis Cluster shards', () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual([
       'CircuitHighRejectionRate',
       'CriticalCircuitOpen',
       'CriticalCircuitOpenedBriefly',
       'HighHttp5xxRatio',
       'NonCriticalCircuitOpenTooLong',
+      'RedisClusterShardOpenTooLong',
     ]);
+    // A shard breaker (redis_cache:<shard>) warns as a shard, never as a generic circuit.
+    const shard = 'circuit_breaker_name=~"redis_cache:[0-9]+"';
+    expect(alerts.find((a) => a.alert === 'RedisClusterShardOpenTooLong')!.expr).toContain(shard);
+    expect(alerts.find((a) => a.alert === 'NonCriticalCircuitOpenTooLong')!.expr).toContain(
+      'circuit_breaker_name!~"redis_cache:[0-9]+"',
+    );
   });
 
   it('each has a severity and the summary, description, dashboard_url and runbook annotations', () => {

@@ -14,6 +14,7 @@ import { sleep } from './wait.js';
  *   await cluster.kill(masterPort);      // SIGKILL a master
  *   await cluster.waitForFailover(masterPort);   // its replica now owns the slots
  *   await cluster.restart(masterPort);   // same port, rejoins from its nodes.conf
+ *   cluster.pause(masterPort);           // SIGSTOP: unreachable, data kept; resume() undoes it
  *   await stopAllClusters();             // in afterAll
  *
  * Defaults chosen for tests: `cluster-node-timeout` 1000 ms (failover within a few seconds),
@@ -236,6 +237,19 @@ export class RedisCluster {
   /** Sends the signal to one node and waits until it has exited. */
   async kill(port: number, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     await this.process(port).kill(signal);
+  }
+
+  /**
+   * SIGSTOPs one node: it keeps its dataset and its slots but answers nothing, neither clients
+   * nor the cluster bus (the others flag it failing after `nodeTimeoutMs`). Undo with resume().
+   */
+  pause(port: number): void {
+    this.process(port).pause();
+  }
+
+  /** SIGCONTs a paused node; it serves again with the data it had (no failover without replicas). */
+  resume(port: number): void {
+    this.process(port).resume();
   }
 
   /**

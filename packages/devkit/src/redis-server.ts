@@ -224,6 +224,18 @@ export class RedisProcess {
     await this.exited;
   }
 
+  /**
+   * SIGSTOP: the server keeps its data and its sockets but answers nothing (connects still
+   * complete in the kernel), like a host behind a blackhole. `resume()` (SIGCONT) undoes it.
+   */
+  pause(): void {
+    if (this.running) this.child!.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running) this.child!.kill('SIGCONT');
+  }
+
   /** Starts a fresh server (empty dataset) on the same port, stopping the old one first. */
   async restart(): Promise<void> {
     await this.kill('SIGKILL');

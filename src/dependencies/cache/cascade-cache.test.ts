@@ -158,7 +158,60 @@ describe('CascadeCache', () => {
     expect(l1.size).toBe(0);
     cache.flush('flushall');
     cache.flush('redis_restart');
-    expect(cache.stats().flushes).toEqual({ reconnect: 1, flushall: 1, redis_restart: 1 });
+    expect(cache.stats().flushes).toEqual({
+      reconnect: 1,
+      flushall: 1,
+      redis_restart: 1,
+      slot_map: 0,
+    });
+  });
+
+  it('with tagged coherence, a copy is fresh while its own tag is, and a partial flush drops only its tags', async () => {
+    const { cache, l1, l2 } = setup();
+    const coherentTags = new Set([1, 2]);
+    const lostAt = new Map<number, number>([[2, performance.now()]]);
+    cache.setCoherence({
+      coherent: () => false, // some tag is not coherent: never consulted with tags
+      lastCoherentAt: () => -Infinity,
+      fallbackMaxMs: 5_000,
+      tagOf: (key) => Number(key.split(':')[0]),
+      coherentTag: (tag) => coherentTags.has(tag),
+      lastCoherentAtTag: (tag) => lostAt.get(tag) ?? -Infinity,
+    });
+    // Fills and writes store the key's tag with the copy.
+    l2.getResult = { status: 'hit', json: '"one"', ttlMs: 10_000 };
+    expect((await cache.get('1:a')).entry?.source).toBe('l2');
+    await cache.set('2:b', 'two');
+    await cache.set('3:c', 'three');
+    expect([l1.tagOf('1:a'), l1.tagOf('2:b'), l1.tagOf('3:c')]).toEqual([1, 2, 3]);
+    // Tags 1 and 2 coherent, 3 not: only 3 goes to Redis.
+    l2.calls.length = 0;
+    expect((await cache.get('1:a')).entry).toEqual({ value: 'one', source: 'l1' });
+    expect((await cache.get('2:b')).entry).toEqual({ value: 'two', source: 'l1' });
+    l2.getResult = { status: 'hit', json: '"three"', ttlMs: 10_000 };
+    expect((await cache.get('3:c')).entry?.source).toBe('l2');
+    expect(l2.calls).toEqual(['get 3:c']);
+    // Tag 2 loses coherence and Redis cannot answer: its copy (coherence lost just now) is a
+    // marked fallback, while tag 1's copy stays a fresh L1 hit.
+    coherentTags.delete(2);
+    l2.getResult = { status: 'error', error: new Error('down') };
+    expect(await cache.get('2:b')).toMatchObject({ entry: { source: 'l1' }, stale: true });
+    expect((await cache.get('1:a')).entry).toEqual({ value: 'one', source: 'l1' });
+    // A partial flush drops the copies of the matching tags only, and a read in flight
+    // (of any key) across it does not fill L1.
+    l2.getResult = { status: 'hit', json: '"late"', ttlMs: 10_000 };
+    l2.hold = true;
+    const read = cache.get('3:z');
+    cache.flushTagged((tag) => tag === 2, 'reconnect');
+    l2.release();
+    await read;
+    expect([l1.has('1:a'), l1.has('2:b'), l1.has('3:c'), l1.has('3:z')]).toEqual([
+      true,
+      false,
+      true,
+      false,
+    ]);
+    expect(cache.stats().flushes.reconnect).toBe(1);
   });
 
   it('while L1 is not provably coherent it asks Redis; if Redis cannot answer, a recent copy is marked stale', async () => {

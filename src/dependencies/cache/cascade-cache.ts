@@ -1,6 +1,6 @@
 import type { L1Cache } from './l1-cache.js';
 import type { L2GetResult, L2WriteResult, RedisStore } from './redis-store.js';
-import type { CoherenceListener, FlushCause } from './tracking.js';
+import type { FlushCause, TaggedCoherenceListener } from './tracking.js';
 
 /**
  * The cache the HTTP layer uses: L1 (in-process LRU of JSON text) in front of L2 (Redis
@@ -19,21 +19,36 @@ import type { CoherenceListener, FlushCause } from './tracking.js';
  * - `circuitOpen` is true when Redis was needed but skipped because its breaker refused.
  *
  * Races: an L2 read that overlaps a set/delete of the same key, an invalidation of it, or an
- * L1 flush never copies what it read into L1 (a per-key sequence number for keys being read,
- * and a flush epoch, are checked before inserting).
+ * L1 flush (whole or partial) never copies what it read into L1 (a per-key sequence number for
+ * keys being read, and a flush epoch, are checked before inserting).
+ *
+ * Partitioned coherence (Redis Cluster): a coherence source may tag keys (`tagOf`, the hash
+ * slot) and vouch for each tag separately (`coherentTag`). The tag is computed once when a copy
+ * is stored and kept with it, so an L1 hit costs one map look-up and one array read, no hash;
+ * `flushTagged` drops only the copies of some tags.
  */
 
 export type CacheSource = 'l1' | 'l2';
 export type LookupResult = 'l1' | 'l2' | 'miss';
 export type L2Status = 'hit' | 'miss' | 'pending' | 'skipped' | 'error' | 'not_needed';
 
-/** What tells L1 whether it may serve (tracking.ts's InvalidationTracker). */
+/**
+ * What tells L1 whether it may serve: tracking.ts's InvalidationTracker (one Redis), or
+ * cluster-cache.ts's ClusterTracking (one tracker per master, vouching per hash slot).
+ */
 export interface CoherenceSource {
+  /** Every L1 copy is provably coherent. */
   coherent(now?: number): boolean;
   /** When L1 was last provably coherent (performance.now() clock; -Infinity: never). */
   lastCoherentAt(): number;
   /** How long after that (or after storing a copy) L1 may answer as a marked fallback. */
   readonly fallbackMaxMs: number;
+  /** Partitioned sources only: the tag stored with the L1 copy of `key` (its hash slot). */
+  tagOf?(key: string): number;
+  /** Partitioned sources only: copies with this tag are provably coherent (the hit path). */
+  coherentTag?(tag: number, now?: number): boolean;
+  /** Partitioned sources only: `lastCoherentAt` for the copies with this tag. */
+  lastCoherentAtTag?(tag: number): number;
 }
 
 export interface CacheEntry {
@@ -109,7 +124,7 @@ const ALWAYS: CoherenceSource = {
   fallbackMaxMs: Infinity,
 };
 
-export class CascadeCache implements CoherenceListener {
+export class CascadeCache implements TaggedCoherenceListener {
   readonly l1: L1Cache;
   readonly l2: RedisStore;
   readonly defaultTtlMs: number;
@@ -122,7 +137,7 @@ export class CascadeCache implements CoherenceListener {
     lookups: { l1: 0, l2: 0, miss: 0 },
     l2: { hit: 0, miss: 0, pending: 0, skipped: 0, error: 0 },
     invalidations: 0,
-    flushes: { reconnect: 0, redis_restart: 0, flushall: 0 },
+    flushes: { reconnect: 0, redis_restart: 0, flushall: 0, slot_map: 0 },
     staleServed: 0,
   };
   /** Reads of a key currently waiting for L2: key -> count. */
@@ -130,7 +145,7 @@ export class CascadeCache implements CoherenceListener {
   /** For keys being read: the sequence number of their latest set/delete/invalidation. */
   private readonly touchedAt = new Map<string, number>();
   private seq = 0;
-  /** Incremented by every L1 flush. */
+  /** Incremented by every L1 flush, whole or partial. */
   private epoch = 0;
   private closing: Promise<void> | undefined;
 
@@ -164,6 +179,16 @@ export class CascadeCache implements CoherenceListener {
     this.l1.clear();
   }
 
+  /**
+   * Drops the L1 copies whose tag `matches` (one shard's). Any read in flight, of any key, does
+   * not fill L1 afterwards (one epoch for all: a lost fill costs a Redis read, nothing more).
+   */
+  flushTagged(matches: (tag: number) => boolean, cause: FlushCause): void {
+    this.counts.flushes[cause]++;
+    this.epoch++;
+    this.l1.deleteTagged(matches);
+  }
+
   /** The value, parsed into a fresh object (callers may mutate it). */
   async get(key: string): Promise<CacheGetResult> {
     const r = await this.getJson(key);
@@ -181,10 +206,10 @@ export class CascadeCache implements CoherenceListener {
 
   /** The value as JSON text; the L1 hit path allocates only its result. */
   async getJson(key: string): Promise<CacheGetJsonResult> {
-    const local = this.l1.getConfirmedJson(key);
-    if (local !== undefined && this.coherence.coherent()) {
+    const local = this.l1.getConfirmed(key);
+    if (local !== undefined && this.coherentCopy(local.tag)) {
       this.lookup('l1');
-      return { json: local, source: 'l1', circuitOpen: false, l2: 'not_needed', stale: false };
+      return { json: local.json, source: 'l1', circuitOpen: false, l2: 'not_needed', stale: false };
     }
     const startSeq = this.seq;
     const startEpoch = this.epoch;
@@ -206,7 +231,7 @@ export class CascadeCache implements CoherenceListener {
     if (remote.status === 'hit') {
       if (startEpoch === this.epoch && (touched === undefined || touched <= startSeq)) {
         const ttl = Math.min(remote.ttlMs ?? this.defaultTtlMs, this.l1MaxTtlMs);
-        this.l1.setJson(key, remote.json, ttl);
+        this.l1.setJson(key, remote.json, ttl, this.tagOf(key));
       }
       this.lookup('l2');
       return { json: remote.json, source: 'l2', circuitOpen: false, l2: 'hit', stale: false };
@@ -219,7 +244,7 @@ export class CascadeCache implements CoherenceListener {
       const now = performance.now();
       const max = this.coherence.fallbackMaxMs;
       const copy =
-        now - this.coherence.lastCoherentAt() <= max
+        now - this.lastCoherentAt(key) <= max
           ? this.l1.getJson(key)
           : this.l1.getJsonStoredSince(key, now - max);
       if (copy !== undefined) {
@@ -253,7 +278,7 @@ export class CascadeCache implements CoherenceListener {
     const ttl = Math.min(ttlMs ?? this.defaultTtlMs, this.maxTtlMs);
     if (!(ttl > 0)) throw new RangeError(`CascadeCache.set: ttl must be > 0 ms, got ${ttlMs}`);
     this.touch(key);
-    const l1 = this.l1.setJson(key, json, Math.min(ttl, this.l1MaxTtlMs));
+    const l1 = this.l1.setJson(key, json, Math.min(ttl, this.l1MaxTtlMs), this.tagOf(key));
     try {
       const remote = await this.l2.setJson(key, json, ttl);
       // Not in Redis (as far as anyone knows): no invalidation will ever tell L1 it is
@@ -295,6 +320,24 @@ export class CascadeCache implements CoherenceListener {
       { l1, l2: ok, circuitOpen: remote.status === 'skipped', pendingInvalidation: !ok },
       remote,
     );
+  }
+
+  /** Copies with this tag may be served as fresh now (the hit path: no allocation). */
+  private coherentCopy(tag: number): boolean {
+    const c = this.coherence;
+    return c.coherentTag === undefined ? c.coherent() : c.coherentTag(tag);
+  }
+
+  private tagOf(key: string): number {
+    return this.coherence.tagOf === undefined ? 0 : this.coherence.tagOf(key);
+  }
+
+  /** When the L1 copy of `key` was last provably coherent. */
+  private lastCoherentAt(key: string): number {
+    const c = this.coherence;
+    if (c.lastCoherentAtTag === undefined) return c.lastCoherentAt();
+    const tag = this.l1.tagOf(key);
+    return tag === undefined ? -Infinity : c.lastCoherentAtTag(tag);
   }
 
   private touch(key: string): void {

@@ -81,6 +81,21 @@ describe('L1Cache', () => {
     expect(l1.size).toBe(0);
   });
 
+  it('keeps a tag with each entry and drops the entries of some tags only', () => {
+    const l1 = new L1Cache();
+    l1.setJson('a', '1', 60_000, 7);
+    l1.set('b', 2, 60_000, 9);
+    l1.set('c', 3);
+    expect(l1.getConfirmed('a')).toMatchObject({ json: '1', tag: 7 });
+    expect(l1.tagOf('b')).toBe(9);
+    expect(l1.tagOf('c')).toBe(0);
+    l1.markUnconfirmed('b', '2');
+    expect(l1.getConfirmed('b')).toBeUndefined(); // unconfirmed: never a fresh hit
+    expect(l1.deleteTagged((tag) => tag === 7 || tag === 9)).toBe(2);
+    expect([l1.has('a'), l1.has('b'), l1.has('c')]).toEqual([false, false, true]);
+    expect(l1.deleteTagged(() => false)).toBe(0);
+  });
+
   it('validates its bounds', () => {
     expect(() => new L1Cache({ maxEntries: 0 })).toThrow(/maxEntries/);
     expect(() => new L1Cache({ maxBytes: Number.NaN })).toThrow(/maxBytes/);

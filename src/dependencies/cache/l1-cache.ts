@@ -5,6 +5,11 @@ import { LRUCache } from 'lru-cache';
  *
  * Values are kept as their JSON text: the size of an entry is the UTF-8 length of that text
  * plus its key, and every `get` returns a fresh copy (callers cannot mutate what is cached).
+ *
+ * Each entry carries a small integer `tag` given when it is stored (on a Redis Cluster: the
+ * key's hash slot, see cascade-cache.ts), so the L1 hit path can ask whether copies of that
+ * tag are coherent without hashing the key again, and a partial flush can drop the copies of
+ * some tags only (`deleteTagged`).
  */
 
 export interface L1CacheOptions {
@@ -32,8 +37,15 @@ export interface L1Stats {
   maxBytes: number;
 }
 
+/** What the hit path reads of an entry (the entry itself: no allocation). */
+export interface L1Copy {
+  readonly json: string;
+  readonly tag: number;
+}
+
 interface Stored {
   json: string;
+  tag: number;
   size: number;
   /** When it was stored (the clock below). */
   at: number;
@@ -86,8 +98,18 @@ export class L1Cache {
 
   /** Like getJson, but not for entries marked unconfirmed (a write Redis did not confirm). */
   getConfirmedJson(key: string): string | undefined {
+    return this.getConfirmed(key)?.json;
+  }
+
+  /** The entry (JSON and tag) unless it is marked unconfirmed; the entry itself, not a copy. */
+  getConfirmed(key: string): L1Copy | undefined {
     const stored = this.lru.get(key);
-    return stored === undefined || stored.unconfirmed ? undefined : stored.json;
+    return stored === undefined || stored.unconfirmed ? undefined : stored;
+  }
+
+  /** The entry's tag, or undefined (missing or expired). */
+  tagOf(key: string): number | undefined {
+    return this.lru.get(key)?.tag;
   }
 
   /** Marks the key's entry as a write Redis did not confirm, if it still holds `json`. */
@@ -107,28 +129,28 @@ export class L1Cache {
   }
 
   /** Stores a JSON-serializable value. See setJson. */
-  set(key: string, value: unknown, ttlMs?: number): boolean {
+  set(key: string, value: unknown, ttlMs?: number, tag = 0): boolean {
     const json = JSON.stringify(value);
     if (json === undefined) {
       this.lru.delete(key);
       return false;
     }
-    return this.setJson(key, json, ttlMs);
+    return this.setJson(key, json, ttlMs, tag);
   }
 
   /**
-   * Stores already-serialized JSON for `ttlMs` (default `defaultTtlMs`). Returns false when the
-   * entry is too large or the TTL is not positive; the key's previous value is removed anyway,
-   * so a failed overwrite never leaves the old value readable.
+   * Stores already-serialized JSON for `ttlMs` (default `defaultTtlMs`), with its `tag`. Returns
+   * false when the entry is too large or the TTL is not positive; the key's previous value is
+   * removed anyway, so a failed overwrite never leaves the old value readable.
    */
-  setJson(key: string, json: string, ttlMs: number = this.defaultTtlMs): boolean {
+  setJson(key: string, json: string, ttlMs: number = this.defaultTtlMs, tag = 0): boolean {
     const size = Buffer.byteLength(json, 'utf8') + Buffer.byteLength(key, 'utf8');
     const ttl = Math.ceil(ttlMs);
     if (size > this.maxEntryBytes || size > this.maxBytes || !(ttl > 0) || !Number.isFinite(ttl)) {
       this.lru.delete(key);
       return false;
     }
-    this.lru.set(key, { json, size, at: this.clock(), unconfirmed: false }, { ttl });
+    this.lru.set(key, { json, tag, size, at: this.clock(), unconfirmed: false }, { ttl });
     return true;
   }
 
@@ -139,6 +161,18 @@ export class L1Cache {
 
   clear(): void {
     this.lru.clear();
+  }
+
+  /**
+   * Removes every entry whose tag `matches`; returns how many. Walks the
+   * whole cache: meant for rare events (a shard's connection re-established, a slot-map change).
+   */
+  deleteTagged(matches: (tag: number) => boolean): number {
+    // Expired entries are never served (allowStale is off), so entries() may skip them.
+    const doomed: string[] = [];
+    for (const [key, stored] of this.lru.entries()) if (matches(stored.tag)) doomed.push(key);
+    for (const key of doomed) this.lru.delete(key);
+    return doomed.length;
   }
 
   get size(): number {

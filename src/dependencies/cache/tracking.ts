@@ -28,13 +28,23 @@ import type { Redis } from 'ioredis';
  * most `fallbackMaxMs`.
  */
 
-export type FlushCause = 'reconnect' | 'redis_restart' | 'flushall';
+/**
+ * Why L1 copies were dropped: tracking (re-)enabled after a dropped connection, a new Redis
+ * run_id, a FLUSHALL/FLUSHDB, or (Redis Cluster only) slots that moved to another master.
+ */
+export type FlushCause = 'reconnect' | 'redis_restart' | 'flushall' | 'slot_map';
 
 export interface CoherenceListener {
   /** One key (without the namespace) changed in Redis. */
   invalidate(key: string): void;
-  /** Every L1 copy must go. */
+  /** Every L1 copy this tracker vouches for must go. */
   flush(cause: FlushCause): void;
+}
+
+/** A listener whose L1 copies carry tags (cascade-cache.ts), so it can drop some only. */
+export interface TaggedCoherenceListener extends CoherenceListener {
+  /** Drops the L1 copies whose tag `matches`. */
+  flushTagged(matches: (tag: number) => boolean, cause: FlushCause): void;
 }
 
 export interface TrackerOptions {

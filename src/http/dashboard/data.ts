@@ -23,6 +23,7 @@ import type {
   TransitionRecord,
 } from './transition-history.js';
 import type { BreakerTelemetry } from 'breakerbox';
+import type { BreakerGroups, ChildInfo, ChildrenSummary } from '../breaker-groups.js';
 
 /** Outcomes whose durations the dashboard compares. */
 export const LATENCY_OUTCOMES = ['success', 'rejected', 'failure'] as const;
@@ -39,8 +40,14 @@ export interface LatencyStats {
   mean: number | null;
 }
 
-export interface BreakerView {
+export interface BreakerView extends Partial<ChildInfo> {
   name: string;
+  /**
+   * A parent's children by state (a cluster's `redis_cache`: its shard breakers). Children
+   * carry `parent`, `shard`, `master` and `slots`, and no rate series (a strip of chips and a
+   * table show them, not a tile each).
+   */
+  shards?: ChildrenSummary;
   state: CircuitState;
   mode: BreakerMode;
   critical: boolean;
@@ -140,6 +147,8 @@ export interface DashboardDataOptions {
   latencyWindowSeconds?: number;
   /** /health's dependency entries (status and reason), for the page's severity. */
   dependencies?: () => Record<string, unknown>;
+  /** Breakers grouped under a parent (a cluster's shard breakers under `redis_cache`). */
+  groups?: BreakerGroups | undefined;
   /** How much rate history to keep, seconds (default 300). */
   historySeconds?: number;
   /** Seconds the headline rate averages over (default 5). */
@@ -252,16 +261,21 @@ export class DashboardFeed {
   private view(breaker: CircuitBreaker, current: Sample): BreakerView {
     const m = breaker.metrics();
     const now = current.breakers.get(breaker.name)!;
+    const child = this.options.groups?.childOf(breaker.name);
+    const summary = child === undefined ? this.options.groups?.summaryOf(breaker.name) : undefined;
     const log = this.options.telemetry.logCounts(breaker);
     const logTotal = log.emitted + log.suppressed;
 
     // Rates: the headline over the last few seconds, the series between consecutive samples.
     const rateBase = this.firstSince(breaker.name, current.at - this.rateMs - 250, current);
     // The series joins consecutive retained samples (a poll too soon after the last sample
-    // is not retained, so every point spans at least `minSampleIntervalMs`).
+    // is not retained, so every point spans at least `minSampleIntervalMs`). A child (a
+    // shard) has none: the page shows it as a chip and a table row, and 16 shards of
+    // 300-point series would swell every poll.
     const series: BreakerView['rates']['series'] = [];
     const historyStart = current.at - this.historyMs;
-    for (let i = 1; i < this.samples.length; i++) {
+    const first = child === undefined ? 1 : this.samples.length;
+    for (let i = first; i < this.samples.length; i++) {
       const previous = this.samples[i - 1]!;
       const s = this.samples[i]!;
       if (s.at < historyStart) continue;
@@ -294,6 +308,8 @@ export class DashboardFeed {
     const slowConfig = m.config.slow_call;
     return {
       name: breaker.name,
+      ...child,
+      ...(summary === undefined ? {} : { shards: summary }),
       last_failure: m.last_failure ?? this.options.history.lastFailure(breaker.name),
       failure_rate:
         m.failure_rate === null || rateConfig === null

@@ -71,6 +71,30 @@ table.overview { width: 100%; border-collapse: collapse; font-size: .9rem; }
 .last-error .label { color: var(--muted); }
 .last-error[data-present="true"] .last-error-text { color: var(--bad); }
 .admin { color: var(--accent); font-weight: 600; }
+.ov-shards { display: block; font-family: system-ui, sans-serif; font-size: .8rem; font-weight: 400; color: var(--muted); }
+.ov-shards .st, .shard-counts .st { margin-left: .3rem; }
+.shards { border-top: 1px solid var(--border); padding-top: .4rem; margin: .2rem 0 .6rem; }
+.shards h3 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: .2rem 0 .3rem; }
+.shard-summary { margin: 0 0 .4rem; font-size: .9rem; }
+.shard-bad { color: var(--bad); overflow-wrap: anywhere; }
+.shard-chips { display: flex; flex-wrap: wrap; gap: .3rem; list-style: none; margin: 0 0 .4rem; padding: 0; }
+.chip {
+  display: inline-flex; align-items: center; gap: .25rem; padding: .1rem .5rem; border-radius: 1rem;
+  border: 1px solid var(--ok); background: var(--ok-bg); font-size: .8rem;
+  font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-variant-numeric: tabular-nums;
+}
+.chip-icon { font-weight: 700; color: var(--ok); }
+.chip[data-state="open"] { border-color: var(--bad); background: var(--bad-bg); border-style: double; border-width: 3px; }
+.chip[data-state="open"] .chip-icon { color: var(--bad); }
+.chip[data-state="half_open"] { border-color: var(--warn); background: var(--warn-bg); border-style: dashed; }
+.chip[data-state="half_open"] .chip-icon { color: var(--warn); }
+.shard-details summary { cursor: pointer; font-size: .85rem; color: var(--accent); }
+table.shard-table { width: 100%; border-collapse: collapse; font-size: .8rem; margin-top: .3rem; }
+.shard-table th, .shard-table td { text-align: left; padding: .2rem .5rem .2rem 0; border-bottom: 1px solid var(--border); white-space: nowrap; }
+.shard-table .num { text-align: right; font-variant-numeric: tabular-nums; }
+.shard-table thead th { font-size: .75rem; color: var(--muted); }
+.shard-table tr[data-state="open"] { background: var(--bad-bg); }
+.shard-table tr[data-state="half_open"] { background: var(--warn-bg); }
 .tick-admin { stroke: var(--accent); stroke-width: 3; }
 .plot { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: .3rem; }
 .y-axis { display: flex; flex-direction: column; justify-content: space-between; font-size: .7rem; color: var(--muted); text-align: right; font-variant-numeric: tabular-nums; height: 4.5rem; }
@@ -260,6 +284,7 @@ export function renderPage(options: PageOptions): string {
   <h2 class="visually-hidden">About this page</h2>
   <ul>
     <li>States: ✓ Closed (calls go through) · ◐ Half-open (probe calls test recovery) · ✕ Open (calls fail fast). ★ Critical: while open, <a href="${health}/ready">${health}/ready</a> answers 503.</li>
+    <li>On a Redis Cluster each shard has its own breaker (<code>redis_cache:&lt;first slot&gt;</code>): they are shown as chips in the <code>redis_cache</code> tile, whose state is their roll-up (closed while any shard is closed), with a per-shard table under "Per-shard details".</li>
     <li>Updates every second from <a href="${data}">${data}</a>. Rates are deltas of the lifetime call counters; latency percentiles come from bucket deltas of the duration histograms over the last minute.</li>
     <li>Log-noise reduction = suppressed / (suppressed + emitted) log events: failures and rejections are counted, not logged one by one.</li>
     <li>The header's severity is /health's: Critical (red) while a critical circuit is open and /health/ready answers 503; Degraded (amber) while a breaker is not closed or a dependency is known to be down. The service keeps the last minutes of samples, transitions and admin actions, so a reload loses nothing; hatched spans in a chart had no samples.</li>

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { BreakerRegistry } from 'breakerbox';
+import type { BreakerGroups } from '../breaker-groups.js';
 import type { TransitionHistory } from './transition-history.js';
 import type { BreakerTelemetry } from 'breakerbox';
 import { DashboardFeed } from './data.js';
@@ -12,6 +13,8 @@ export interface DashboardDeps {
   telemetry: BreakerTelemetry;
   /** /health's dependency entries, so the page's severity agrees with /health. */
   dependencies?: () => Record<string, unknown>;
+  /** Breakers grouped under a parent: shown in the parent's tile, not as tiles of their own. */
+  groups?: BreakerGroups | undefined;
   /** How often the page polls the feed, ms (default 1000). */
   pollMs?: number;
   /** Monotonic ms for rates and windows (default performance.now); tests inject one. */
@@ -37,6 +40,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     history: deps.history,
     telemetry: deps.telemetry,
     ...(deps.dependencies === undefined ? {} : { dependencies: deps.dependencies }),
+    ...(deps.groups === undefined ? {} : { groups: deps.groups }),
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     ...(deps.wallClock === undefined ? {} : { wallClock: deps.wallClock }),
   });

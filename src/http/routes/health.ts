@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { BreakerRegistry } from 'breakerbox';
+import { groupedSnapshots, type BreakerGroups } from '../breaker-groups.js';
 
 export interface HealthDeps {
   registry: BreakerRegistry;
@@ -8,6 +9,8 @@ export interface HealthDeps {
    * `degraded` makes `/health` degraded even while every breaker is closed.
    */
   dependencies?: () => Record<string, unknown>;
+  /** Breakers grouped under a parent (shard breakers under `redis_cache`). */
+  groups?: BreakerGroups | undefined;
 }
 
 /** A dependency entry that says it is known to be down or degraded. */
@@ -17,11 +20,11 @@ function knownBad(entry: unknown): boolean {
 }
 
 /** `/health` (overall), `/health/live` (the process serves), `/health/ready` (no critical circuit open). */
-export function healthRoutes({ registry, dependencies }: HealthDeps): Hono {
+export function healthRoutes({ registry, dependencies, groups }: HealthDeps): Hono {
   const app = new Hono();
 
   app.get('/', (c) => {
-    const circuitBreakers = registry.snapshot();
+    const circuitBreakers = groupedSnapshots(registry, groups);
     const deps = dependencies?.();
     const degraded =
       Object.values(circuitBreakers).some((b) => b.state !== 'closed') ||

@@ -1,12 +1,13 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { CoherenceListener, TrackerEvent, TrackerOptions } from '../tracking.js';
+import type { TaggedCoherenceListener, TrackerEvent, TrackerOptions } from '../tracking.js';
 import { InvalidationTracker } from '../tracking.js';
 import { closeRedisClient, createRedisClient, type RedisClientOptions } from '../redis-client.js';
 import type { CoherenceSource } from '../cascade-cache.js';
 import type { StoreTopology } from '../redis-store.js';
 import { nodeKey } from './cluster-client.js';
 import type { ShardBreakers } from './shard-breakers.js';
+import { SlotCoherence } from './slot-coherence.js';
 
 /**
  * The glue between the cache (redis-store.ts, tracking.ts) and a Redis Cluster:
@@ -20,12 +21,15 @@ import type { ShardBreakers } from './shard-breakers.js';
  *   (a REDIRECT target must be on the same server). Trackers are created and closed as
  *   masters come and go (slot-map refresh, node added or removed, a failover).
  *
- * Coherence is global: L1 serves a copy as fresh only while every master's tracker is
- * coherent, and any tracker that (re-)enables tracking (a dropped data or subscriber
- * connection of one master, a restart, a promoted replica) flushes the whole L1. That is the
- * simple, correct choice: while one shard is down, reads of every key go to Redis (healthy
- * shards answer from Redis; the dead shard's keys fall back to a marked L1 copy for at most
- * `fallbackMaxMs`, or miss).
+ * Coherence is per slot (slot-coherence.ts): an L1 copy is served as fresh only while the
+ * tracker of the master owning its key's slot is coherent; a tracker that (re-)enables
+ * tracking (a dropped data or subscriber connection of that master, its restart, a FLUSHALL
+ * on it) drops only the L1 copies of the slots that master owns; a slot-map change drops the
+ * copies of the slots that changed master (a failover, a reshard). So while one master is
+ * down, L1 copies of keys on the other shards stay fresh and are served from L1; the dead
+ * shard's keys fall back to a marked L1 copy for at most `fallbackMaxMs` after its tracker
+ * lost coherence, or miss. The slot is computed when a copy is stored and kept with it, so an
+ * L1 hit does no hashing. Why this is correct, and what it cannot see: slot-coherence.ts.
  */
 
 /** Per-key breaker and clock for RedisStore on a Cluster. */
@@ -48,7 +52,8 @@ export function clusterTopology(cluster: Cluster, shards: ShardBreakers): StoreT
 export interface ClusterTrackingOptions {
   cluster: Cluster;
   namespace: string;
-  listener: CoherenceListener;
+  /** The cache (cascade-cache.ts): invalidations, and flushes of the slots of one master. */
+  listener: TaggedCoherenceListener;
   /** Settings of the subscriber connections (credentials, TLS, timeouts); no url. */
   subscriber: Omit<RedisClientOptions, 'url' | 'onEvent'>;
   username?: string | undefined;
@@ -77,7 +82,8 @@ export interface ClusterTrackingStatus {
 export class ClusterTracking implements CoherenceSource {
   readonly fallbackMaxMs: number;
   private readonly byNode = new Map<string, MasterTracking>();
-  /** The same trackers as an array: the L1 hit path iterates it without allocating. */
+  private readonly slots: SlotCoherence;
+  /** The same trackers as an array: coherent() (the whole cache) iterates it without allocating. */
   private list: InvalidationTracker[] = [];
   private closed = false;
   private readonly sync = (): void => this.update();
@@ -85,12 +91,28 @@ export class ClusterTracking implements CoherenceSource {
 
   constructor(private readonly options: ClusterTrackingOptions) {
     this.fallbackMaxMs = options.tracking?.fallbackMaxMs ?? 5_000;
+    this.slots = new SlotCoherence(options.listener, options.namespace);
     options.cluster.on('refresh', this.sync);
     options.cluster.on('+node', this.onNodeAdded);
     options.cluster.on('-node', this.onNodeAdded);
     this.update();
   }
 
+  /** The L1 tag of a key: its hash slot (computed when a copy is stored). */
+  tagOf(key: string): number {
+    return this.slots.tagOf(key);
+  }
+
+  /** Copies of this slot are fresh: its master's tracker is coherent (the L1 hit path). */
+  coherentTag(slot: number, now?: number): boolean {
+    return this.slots.coherentTag(slot, now);
+  }
+
+  lastCoherentAtTag(slot: number): number {
+    return this.slots.lastCoherentAtTag(slot);
+  }
+
+  /** Every master's tracker is coherent (the `breakerbox.cache.tracking` gauge, /health). */
   coherent(now: number = performance.now()): boolean {
     const list = this.list;
     if (list.length === 0) return false;
@@ -129,7 +151,10 @@ export class ClusterTracking implements CoherenceSource {
     };
   }
 
-  /** Trackers of the current masters (created and closed to match `cluster.nodes('master')`). */
+  /**
+   * Trackers of the current masters (created and closed to match `cluster.nodes('master')`),
+   * then the slot table (which drops the L1 copies of slots that changed master).
+   */
   update(): void {
     if (this.closed) return;
     const current = new Map<string, Redis>();
@@ -144,6 +169,9 @@ export class ClusterTracking implements CoherenceSource {
       if (!this.byNode.has(key)) this.byNode.set(key, this.open(key, data));
     }
     this.list = [...this.byNode.values()].map((m) => m.tracker);
+    const trackers = new Map<string, InvalidationTracker>();
+    for (const [key, m] of this.byNode) trackers.set(key, m.tracker);
+    this.slots.update(this.options.cluster.slots, trackers);
   }
 
   async close(): Promise<void> {
@@ -169,7 +197,7 @@ export class ClusterTracking implements CoherenceSource {
       data,
       subscriber,
       namespace: this.options.namespace,
-      listener: this.options.listener,
+      listener: this.slots.listenerFor(node),
       ...this.options.tracking,
       ...(onEvent === undefined ? {} : { onEvent: (event) => onEvent({ ...event, node }) }),
     });

@@ -4,6 +4,9 @@
 //
 // It polls the data feed once a second (backing off while the service does not answer): a
 // compact overview row per breaker first, then one detail tile per breaker, updated in place.
+// Child breakers (a Redis Cluster's `redis_cache:<shard>`) get neither: their parent's row
+// counts them by state, and its tile shows a strip of per-shard chips with a details table,
+// so 3 or 16 shards stay one line of the overview.
 
 import type {
   BreakerView,
@@ -61,8 +64,17 @@ interface Section {
   body: HTMLElement;
 }
 
+interface ShardStrip {
+  node: HTMLElement;
+  summary: HTMLElement;
+  chips: HTMLElement;
+  rows: HTMLElement;
+}
+
 interface Tile {
   article: HTMLElement;
+  head: HTMLElement;
+  shards: ShardStrip | undefined;
   badges: HTMLElement;
   stateIcon: HTMLElement;
   stateLabel: HTMLElement;
@@ -106,6 +118,12 @@ function stateInfo(v: Pick<BreakerView, 'state' | 'mode'>): {
   return STATES[v.state] ?? { label: v.state, icon: '?', help: '' };
 }
 
+/** A parent with children shows the exact roll-up of its shards, not its mirrored state. */
+function shownState(v: BreakerView): Pick<BreakerView, 'state' | 'mode'> {
+  if (v.shards === undefined) return v;
+  return { state: v.shards.state, mode: v.mode === 'isolated' ? 'normal' : v.mode };
+}
+
 function stateWord(s: State): string {
   const info = STATES[s];
   return info ? `${info.icon} ${info.label}` : s;
@@ -123,10 +141,27 @@ function lastErrorText(v: BreakerView, now: number): string {
 
 // ---------------------------------------------------------------------------------- overview
 
-function renderOverview(data: DashboardData, now: number): void {
+/** Calls/s and the rejected share over some breakers' headline rates (null: no rates yet). */
+function callRates(views: BreakerView[]): { total: number; rejected: number | null } | null {
+  let total: number | null = null;
+  let rejected = 0;
+  for (const v of views) {
+    const current = v.rates.current;
+    if (current === null) continue;
+    total = (total ?? 0) + OUTCOMES.reduce((sum, o) => sum + current[o.key], 0);
+    rejected += current.rejected;
+  }
+  return total === null ? null : { total, rejected: total === 0 ? null : rejected / total };
+}
+
+function renderOverview(
+  top: BreakerView[],
+  children: ReadonlyMap<string, BreakerView[]>,
+  now: number,
+): void {
   const body = byId('bb-overview-body');
   const seen = new Set<string>();
-  for (const v of data.breakers) {
+  for (const v of top) {
     seen.add(v.name);
     let row = rows.get(v.name);
     if (row === undefined) {
@@ -134,24 +169,29 @@ function renderOverview(data: DashboardData, now: number): void {
       rows.set(v.name, row);
       body.appendChild(row);
     }
-    const info = stateInfo(v);
-    const current = v.rates.current;
-    const total = current === null ? null : OUTCOMES.reduce((sum, o) => sum + current[o.key], 0);
-    row.setAttribute('data-state', v.state);
-    row.setAttribute('data-mode', v.mode);
+    const shown = shownState(v);
+    const info = stateInfo(shown);
+    // A parent with shards guards no call itself: its row shows its shards' traffic.
+    const mine = children.get(v.name);
+    const calls = callRates(v.shards !== undefined && mine !== undefined ? mine : [v]);
+    const total = calls?.total ?? null;
+    const rejected = v.shards !== undefined ? (calls?.rejected ?? null) : v.rejection_share;
+    row.setAttribute('data-state', shown.state);
+    row.setAttribute('data-mode', shown.mode);
     row.replaceChildren(
       el('th', { scope: 'row' }, [
         el('a', { href: `#${safeId(v.name)}`, text: v.name }),
         v.critical ? el('span', { class: 'crit', title: 'critical', text: ' ★' }) : null,
+        v.shards === undefined ? null : shardCounts(v.shards, 'ov-shards'),
       ]),
       el('td', { class: 'ov-state' }, [
-        el('span', { class: `st st-${v.state}`, text: `${info.icon} ${info.label}` }),
+        el('span', { class: `st st-${shown.state}`, text: `${info.icon} ${info.label}` }),
       ]),
       el('td', { class: 'num', text: span(v.time_in_state_seconds) }),
       el('td', { class: 'num', text: total === null ? '—' : `${rate(total)}/s` }),
       el('td', {
         class: 'num ov-rejected',
-        text: v.rejection_share === null ? '—' : percent(v.rejection_share),
+        text: rejected === null ? '—' : percent(rejected),
       }),
       el('td', {
         class: 'ov-error',
@@ -169,6 +209,141 @@ function renderOverview(data: DashboardData, now: number): void {
       rows.delete(name);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------- shards
+
+/** "3 shards: ✓ 2 ✕ 1": the children of a parent, counted by state. */
+function shardCounts(summary: NonNullable<BreakerView['shards']>, cls: string): HTMLElement {
+  const parts: HTMLElement[] = [];
+  for (const [state, n] of [
+    ['closed', summary.closed],
+    ['half_open', summary.half_open],
+    ['open', summary.open],
+  ] as Array<[State, number]>) {
+    if (n === 0) continue;
+    parts.push(
+      el('span', {
+        class: `st st-${state}`,
+        'data-count': state,
+        title: `${n} ${STATES[state].label.toLowerCase()}`,
+        text: ` ${STATES[state].icon} ${n}`,
+      }),
+    );
+  }
+  return el('span', { class: cls, 'data-role': 'shard-counts' }, [
+    `${summary.total} shard${summary.total === 1 ? '' : 's'}:`,
+    ...parts,
+  ]);
+}
+
+function createShardStrip(id: string): ShardStrip {
+  const summary = el('p', { class: 'shard-summary' });
+  const chips = el('ul', { class: 'shard-chips', 'aria-label': 'Shard breakers by state' });
+  const rows = el('tbody');
+  const table = el('table', { class: 'shard-table' }, [
+    el('caption', { class: 'visually-hidden', text: 'One row per shard breaker' }),
+    el(
+      'thead',
+      null,
+      el(
+        'tr',
+        null,
+        ['Shard', 'State', 'Master', 'Slots', 'In state', 'Calls', 'Rejected', 'Last error'].map(
+          (h, i) => el('th', { scope: 'col', class: i >= 3 && i <= 6 ? 'num' : null, text: h }),
+        ),
+      ),
+    ),
+    rows,
+  ]);
+  // Kept across updates, so an operator's open/closed choice survives the next poll.
+  const details = el('details', { class: 'shard-details' }, [
+    el('summary', { text: 'Per-shard details' }),
+    el('div', { class: 'table-wrap' }, table),
+  ]);
+  const node = el('section', { class: 'shards', 'aria-labelledby': `${id}-shards-h` }, [
+    el('h3', { id: `${id}-shards-h`, text: 'Shards' }),
+    summary,
+    chips,
+    details,
+  ]);
+  return { node, summary, chips, rows };
+}
+
+// The shards of a parent: counts, one chip per shard (state icon and id), a details table.
+function renderShards(t: Tile, v: BreakerView, children: BreakerView[], now: number): void {
+  const summary = v.shards;
+  if (summary === undefined) {
+    t.shards?.node.remove();
+    t.shards = undefined;
+    return;
+  }
+  if (t.shards === undefined) {
+    t.shards = createShardStrip(safeId(v.name));
+    t.head.appendChild(t.shards.node);
+  }
+  const strip = t.shards;
+  const calls = callRates(children);
+  strip.summary.replaceChildren(
+    shardCounts(summary, 'shard-counts'),
+    calls === null ? '' : ` · ${rate(calls.total)} calls/s across shards`,
+    summary.not_closed.length === 0
+      ? ' · all closed'
+      : el('span', {
+          class: 'shard-bad',
+          text: ` · not closed: ${summary.not_closed.join(', ')}`,
+        }),
+  );
+  strip.chips.replaceChildren(
+    ...children.map((c) => {
+      const info = stateInfo(c);
+      return el(
+        'li',
+        {
+          class: 'chip',
+          'data-breaker': c.name,
+          'data-state': c.state,
+          'data-mode': c.mode,
+          title: `${c.name}: ${info.label}, master ${c.master ?? '?'}, ${count(c.slots ?? 0)} slots, ${span(c.time_in_state_seconds)} in this state`,
+        },
+        [
+          el('span', { class: 'chip-icon', 'aria-hidden': 'true', text: info.icon }),
+          el('span', { class: 'chip-id', text: String(c.shard ?? c.name) }),
+          el('span', { class: 'visually-hidden', text: ` ${info.label}` }),
+        ],
+      );
+    }),
+  );
+  strip.rows.replaceChildren(
+    ...children.map((c) => {
+      const info = stateInfo(c);
+      const current = c.rates.current;
+      const total = current === null ? null : OUTCOMES.reduce((n, o) => n + current[o.key], 0);
+      return el('tr', { 'data-breaker': c.name, 'data-state': c.state }, [
+        el('th', { scope: 'row', text: c.name }),
+        el(
+          'td',
+          null,
+          el('span', { class: `st st-${c.state}`, text: `${info.icon} ${info.label}` }),
+        ),
+        el('td', { text: c.master ?? '—' }),
+        el('td', { class: 'num', text: count(c.slots ?? 0) }),
+        el('td', { class: 'num', text: span(c.time_in_state_seconds) }),
+        el('td', { class: 'num', text: total === null ? '—' : `${rate(total)}/s` }),
+        el('td', {
+          class: 'num',
+          text: c.rejection_share === null ? '—' : percent(c.rejection_share),
+        }),
+        el('td', {
+          class: 'ov-error',
+          text:
+            c.last_failure === null
+              ? '—'
+              : `${c.last_failure.error}: ${c.last_failure.message} · ${ago(c.last_failure.at, now)}`,
+        }),
+      ]);
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------- tiles
@@ -213,6 +388,8 @@ function createTile(name: string): Tile {
   );
   return {
     article,
+    head,
+    shards: undefined,
     badges,
     stateIcon,
     stateLabel,
@@ -226,10 +403,17 @@ function createTile(name: string): Tile {
   };
 }
 
-function updateTile(t: Tile, v: BreakerView, data: DashboardData, now: number): void {
-  const info = stateInfo(v);
-  t.article.setAttribute('data-state', v.state);
-  t.article.setAttribute('data-mode', v.mode);
+function updateTile(
+  t: Tile,
+  v: BreakerView,
+  children: BreakerView[],
+  data: DashboardData,
+  now: number,
+): void {
+  const shown = shownState(v);
+  const info = stateInfo(shown);
+  t.article.setAttribute('data-state', shown.state);
+  t.article.setAttribute('data-mode', shown.mode);
   t.article.setAttribute('data-critical', v.critical ? 'true' : 'false');
   t.stateIcon.textContent = info.icon;
   t.stateLabel.textContent = info.label;
@@ -242,22 +426,26 @@ function updateTile(t: Tile, v: BreakerView, data: DashboardData, now: number): 
           [el('span', { 'aria-hidden': 'true', text: '★ ' }), 'Critical'],
         )
       : el('span', { class: 'badge', text: 'Not critical' }),
-    el('span', { class: 'badge badge-mode', text: `Mode: ${v.mode}` }),
+    el('span', { class: 'badge badge-mode', text: `Mode: ${shown.mode}` }),
   );
 
   const parts = [`In this state for ${span(v.time_in_state_seconds)}`];
-  if (v.state === 'open' && v.retry_after_seconds !== null) {
+  if (v.shards !== undefined) {
+    // The cache as a whole: its own state is the roll-up, the calls are the shards'.
+    t.stateHelp.textContent = ` — ${v.shards.reason}`;
+    parts.push(`calls go through its ${count(v.shards.total)} shard breakers (below)`);
+  } else if (v.state === 'open' && v.retry_after_seconds !== null) {
     parts.push(
       v.retry_after_seconds > 0.5
         ? `next probe in ${span(v.retry_after_seconds)}`
         : 'next call is a probe',
     );
   }
-  if (v.state === 'half_open') {
+  if (v.shards === undefined && v.state === 'half_open') {
     const n = v.config.half_open_max_calls;
     parts.push(`up to ${n} probe call${n === 1 ? '' : 's'}`);
   }
-  if (v.state === 'closed' && v.config.failure_threshold !== null) {
+  if (v.shards === undefined && v.state === 'closed' && v.config.failure_threshold !== null) {
     parts.push(`${v.failure_count} of ${v.config.failure_threshold} consecutive failures`);
   }
   parts.push(`opened ${count(v.opened_count)} ${v.opened_count === 1 ? 'time' : 'times'}`);
@@ -268,10 +456,23 @@ function updateTile(t: Tile, v: BreakerView, data: DashboardData, now: number): 
   );
   t.lastError.setAttribute('data-present', v.last_failure === null ? 'false' : 'true');
 
+  renderShards(t, v, children, now);
   renderTimeline(t, v, data, now);
   renderRates(t, v, now);
   renderLatency(t, v);
   renderRatesAgainstThresholds(t, v);
+}
+
+/**
+ * A parent with shards is held in line with their roll-up through its manual controls, so
+ * its isolate/reset transitions are the roll-up's, not an operator's (those are listed as
+ * admin actions).
+ */
+function transitionReason(v: BreakerView, reason: string): string {
+  if (v.shards !== undefined && (reason === 'manual_open' || reason === 'manual_reset')) {
+    return reason === 'manual_open' ? 'no shard closed (roll-up)' : 'a shard closed (roll-up)';
+  }
+  return reasonLabel(reason);
 }
 
 type TimelineEntry =
@@ -425,7 +626,7 @@ function renderTimeline(t: Tile, v: BreakerView, data: DashboardData, now: numbe
                 el('span', { class: `st st-${r.to}`, text: stateWord(r.to) }),
               ]),
               ' ',
-              el('span', { class: 'reason', text: reasonLabel(r.reason) }),
+              el('span', { class: 'reason', text: transitionReason(v, r.reason) }),
             ]);
           }),
         );
@@ -567,7 +768,14 @@ function renderRates(t: Tile, v: BreakerView, now: number): void {
       ? `Headline: average of the last ${span(v.rates.seconds ?? 0)}. Chart: one step per sample; hatched = no samples (nobody was watching).`
       : 'Rates appear after the second update.',
   });
-  t.rates.body.replaceChildren(dl, plot, axis, note);
+  const parentNote =
+    v.shards === undefined
+      ? null
+      : el('p', {
+          class: 'muted small shard-note',
+          text: `${v.name} guards no call itself: the calls go through its shard breakers, counted under Shards above.`,
+        });
+  t.rates.body.replaceChildren(dl, plot, axis, note, ...(parentNote === null ? [] : [parentNote]));
 }
 
 // Latency: p50/p99 per outcome from histogram deltas; bars on a log scale (1 µs – 10 s).
@@ -754,22 +962,28 @@ function renderAlerts(data: DashboardData): void {
   );
 }
 
-function renderSummary(data: DashboardData): void {
+/** "redis_cache open", or for a parent with shards "redis_cache: 1 of 3 shards not closed". */
+function problemOf(v: BreakerView): string | null {
+  const shown = shownState(v);
+  if (v.shards !== undefined && shown.state === 'closed') {
+    const n = v.shards.not_closed.length;
+    return n === 0 ? null : `${v.name}: ${n} of ${v.shards.total} shards not closed`;
+  }
+  return shown.state === 'closed' ? null : `${v.name} ${stateInfo(shown).label.toLowerCase()}`;
+}
+
+function renderSummary(data: DashboardData, top: BreakerView[]): void {
   const summary = byId('bb-summary');
   summary.setAttribute('data-health', data.severity);
-  const notClosed = data.breakers.filter((v) => v.state !== 'closed');
   const downDeps = Object.entries(data.dependencies).filter(
     ([, d]) => d.status === 'down' || d.status === 'degraded',
   );
-  const problems = [
-    ...notClosed.map((v) => `${v.name} ${stateInfo(v).label.toLowerCase()}`),
-    ...downDeps.map(([name, d]) => `${name} ${d.status}`),
-  ];
+  const breakerProblems = (views: BreakerView[]): string[] =>
+    views.map(problemOf).filter((p): p is string => p !== null);
+  const problems = [...breakerProblems(top), ...downDeps.map(([name, d]) => `${name} ${d.status}`)];
   if (data.severity === 'critical') {
     const others = [
-      ...notClosed
-        .filter((v) => !data.critical_open.includes(v.name))
-        .map((v) => `${v.name} ${stateInfo(v).label.toLowerCase()}`),
+      ...breakerProblems(top.filter((v) => !data.critical_open.includes(v.name))),
       ...downDeps.map(([name, d]) => `${name} ${d.status}`),
     ];
     summary.textContent = `✕ Critical: ${data.critical_open.join(', ')} open, not ready (503)${
@@ -778,7 +992,10 @@ function renderSummary(data: DashboardData): void {
   } else if (data.severity === 'degraded') {
     summary.textContent = `⚠ Degraded: ${problems.join(', ')}`;
   } else {
-    summary.textContent = `✓ Healthy: all ${data.breakers.length} circuits closed`;
+    const shards = top.reduce((n, v) => n + (v.shards?.total ?? 0), 0);
+    summary.textContent = `✓ Healthy: all ${top.length} circuits closed${
+      shards > 0 ? ` (and ${shards} shards)` : ''
+    }`;
   }
   summary.title = downDeps.map(([name, d]) => `${name}: ${d.reason}`).join('\n');
   document.title = `${
@@ -802,8 +1019,22 @@ function renderSummary(data: DashboardData): void {
 function render(data: DashboardData): void {
   const now = Date.parse(data.generated_at);
   const container = byId('bb-tiles');
-  const seen = new Set<string>();
+  // Children (shard breakers) are shown inside their parent's tile, not as tiles of their own.
+  const names = new Set(data.breakers.map((v) => v.name));
+  const top: BreakerView[] = [];
+  const children = new Map<string, BreakerView[]>();
   for (const v of data.breakers) {
+    if (v.parent === undefined || !names.has(v.parent)) {
+      top.push(v);
+      continue;
+    }
+    const list = children.get(v.parent) ?? [];
+    list.push(v);
+    children.set(v.parent, list);
+  }
+  for (const list of children.values()) list.sort((a, b) => (a.shard ?? 0) - (b.shard ?? 0));
+  const seen = new Set<string>();
+  for (const v of top) {
     seen.add(v.name);
     let t = tiles.get(v.name);
     if (!t) {
@@ -811,7 +1042,7 @@ function render(data: DashboardData): void {
       tiles.set(v.name, t);
       container.appendChild(t.article);
     }
-    updateTile(t, v, data, now);
+    updateTile(t, v, children.get(v.name) ?? [], data, now);
   }
   for (const [name, t] of tiles) {
     if (!seen.has(name)) {
@@ -826,8 +1057,8 @@ function render(data: DashboardData): void {
   } else {
     container.querySelector(':scope > p')?.remove();
   }
-  renderOverview(data, now);
-  renderSummary(data);
+  renderOverview(top, children, now);
+  renderSummary(data, top);
   renderAlerts(data);
   byId('bb-updated').textContent = `Updated ${clock(now)}`;
 }
