@@ -3,7 +3,7 @@
  * Redis) against the same route written bare in a few lines of Hono + ioredis, in one run, on
  * one private redis-server.
  *
- *   npm run bench:cost -- [--duration 10] [--connections 50] [--keys 50000] [--profile DIR]
+ *   npm run bench:cost -- [--duration 10] [--connections 50] [--keys 50000] [--rounds 3] [--profile DIR]
  *                         [--no-tracing]
  *
  * Routes: one hot key (the service answers from L1; the bare route asks Redis) and random keys
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     keys: { type: 'string', default: '50000' },
     profile: { type: 'string' },
@@ -47,6 +48,7 @@ const DURATION_S = Math.max(1, Math.min(300, Number(args.duration)));
 const WARMUP_S = Math.max(1, Math.min(60, Number(args.warmup)));
 const CONNECTIONS = Math.max(1, Math.min(1_000, Number(args.connections)));
 const KEYS = Math.max(1, Math.min(1_000_000, Number(args.keys)));
+const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds)));
 const HAS_WRK = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 
 interface Load {
@@ -58,6 +60,21 @@ interface Load {
 
 type Route = 'hot' | 'random';
 const VALUE = (i: number): unknown => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], n: i * 7 });
+
+/** Each figure's median over the rounds (non-2xx: the total). */
+function medianLoad(loads: Load[]): Load {
+  const median = (pick: (l: Load) => number): number => {
+    const v = loads.map(pick).sort((a, b) => a - b);
+    const mid = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  };
+  return {
+    rps: median((l) => l.rps),
+    p50Ms: median((l) => l.p50Ms),
+    p99Ms: median((l) => l.p99Ms),
+    non2xx: loads.reduce((sum, l) => sum + l.non2xx, 0),
+  };
+}
 
 // ------------------------------------------------------------------ load generators
 
@@ -231,20 +248,17 @@ async function main(): Promise<number> {
   await seedService(seeding);
   await seeding.stop('SIGTERM');
 
+  // Per route: every subject is started and warmed up once, then measured in ROUNDS
+  // interleaved rounds (bare, service, service+tracing, bare, ...), so a noisy neighbour on
+  // these shared cores hits every subject alike. Reported: the median of each subject's rounds.
   const results: Record<string, Record<Route, Load>> = {};
+  const rounds: Record<string, Record<Route, Load[]>> = {};
   const profiles: Record<Route, string | undefined> = { hot: undefined, random: undefined };
   for (const route of ['hot', 'random'] as const) {
-    process.stderr.write(`bare, ${route}...\n`);
-    await load(bare.base, '/v1/cache/', route, WARMUP_S, scratch);
-    (results.bare ??= {} as Record<Route, Load>)[route] = await load(
-      `${bare.base}`,
-      '/v1/cache/',
-      route,
-      DURATION_S,
-      scratch,
-    );
+    const subjects: Array<{ name: string; base: string; stop?: () => Promise<void> }> = [
+      { name: 'bare', base: bare.base },
+    ];
     for (const variant of variants) {
-      process.stderr.write(`${variant.name}, ${route}...\n`);
       const profileDir =
         args.profile !== undefined && variant.name === 'service'
           ? join(args.profile, route)
@@ -254,18 +268,31 @@ async function main(): Promise<number> {
         nodeArgs: profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
       });
       onCleanup(() => service.stop('SIGKILL'));
-      await load(service.baseUrl, '/v1/cache/', route, WARMUP_S, scratch);
-      (results[variant.name] ??= {} as Record<Route, Load>)[route] = await load(
-        service.baseUrl,
-        '/v1/cache/',
-        route,
-        DURATION_S,
-        scratch,
-      );
-      await service.stop('SIGTERM');
       if (profileDir !== undefined) profiles[route] = profileDir;
-      await sleep(200);
+      subjects.push({
+        name: variant.name,
+        base: service.baseUrl,
+        stop: () => service.stop('SIGTERM').then(() => undefined),
+      });
     }
+    for (const subject of subjects) {
+      process.stderr.write(`${subject.name}, ${route}: warm-up...\n`);
+      await load(subject.base, '/v1/cache/', route, WARMUP_S, scratch);
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const subject of subjects) {
+        process.stderr.write(`${subject.name}, ${route}: round ${round}/${ROUNDS}...\n`);
+        const measured = await load(subject.base, '/v1/cache/', route, DURATION_S, scratch);
+        ((rounds[subject.name] ??= {} as Record<Route, Load[]>)[route] ??= []).push(measured);
+      }
+    }
+    for (const subject of subjects) {
+      (results[subject.name] ??= {} as Record<Route, Load>)[route] = medianLoad(
+        rounds[subject.name]![route]!,
+      );
+      await subject.stop?.();
+    }
+    await sleep(200);
   }
   bare.stop();
 
@@ -286,7 +313,7 @@ async function main(): Promise<number> {
   };
   console.log(`\n## Cost of protection (${machineLine()})\n`);
   console.log(
-    `${HAS_WRK ? 'wrk -t2' : 'autocannon'}, ${CONNECTIONS} connections, ${DURATION_S} s per cell after ${WARMUP_S} s warm-up; one private redis-server.\n`,
+    `${HAS_WRK ? 'wrk -t2' : 'autocannon'}, ${CONNECTIONS} connections; per route every subject warmed up ${WARMUP_S} s, then ${ROUNDS} interleaved rounds of ${DURATION_S} s each; medians of the rounds; one private redis-server.\n`,
   );
   console.log(
     table(

@@ -63,19 +63,18 @@ export function createApp(deps: AppDeps): Hono {
 
   if (deps.httpDurations !== undefined) app.use('*', httpMetrics(deps.httpDurations));
   if (deps.tracing !== false) app.use('*', tracing(deps.tracer));
-  app.use('*', async (c, next) => {
-    await next();
-    if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
-  });
-  // A declared body over the limit is refused before any route runs (routes that read a body
-  // also count what arrives; see body.ts). Only headers are read here: no web Request, no
-  // AbortSignal per request.
+  // One middleware for both, so a request pays one async layer for them (they run on every
+  // request). A declared body over the limit is refused before any route runs (routes that
+  // read a body also count what arrives; see body.ts): only headers are read, no web Request,
+  // no AbortSignal per request (the 413 closes the connection anyway). While shutting down,
+  // responses say `Connection: close`.
   app.use('*', async (c, next) => {
     const method = c.req.method;
     if (method !== 'GET' && method !== 'HEAD' && (declaredLength(c) ?? 0) > deps.bodyLimitBytes) {
       return payloadTooLargeResponse(c, tooLarge(deps.bodyLimitBytes).message);
     }
     await next();
+    if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
   });
 
   app.route(

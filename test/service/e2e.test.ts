@@ -109,11 +109,10 @@ describe('the service end to end, as npm start runs it', () => {
         timeoutMs: 5_000,
       });
     }
-    expect((await service.json('/v1/cache/user:1')).body).toEqual({
-      key: 'user:1',
-      value: { name: 'Ada' },
-      source: 'l2',
-    });
+    const fromRedis = await service.json('/v1/cache/user:1');
+    expect(fromRedis.body).toEqual({ key: 'user:1', value: { name: 'Ada' }, source: 'l2' });
+    expect(fromRedis.headers.get('content-type')).toBe('application/json');
+    expect(fromRedis.headers.get('x-cache-stale')).toBeNull();
     expect((await service.json('/v1/cache/user:1', { method: 'DELETE' })).body).toEqual({
       key: 'user:1',
       deleted: { l1: true, l2: true },
@@ -208,6 +207,7 @@ describe('the service end to end, as npm start runs it', () => {
     expect(kept.status).toBe(200);
     expect(kept.body.source).toBe('l1');
     expect(kept.headers.get('x-cache-stale')).toBe('true');
+    expect(kept.headers.get('content-type')).toBe('application/json');
     const write = await service.json('/v1/cache/during', json({ value: 1 }));
     expect(write.status).toBe(200);
     expect(write.body.stored).toEqual({ l1: true, l2: false });

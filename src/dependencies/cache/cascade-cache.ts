@@ -140,10 +140,12 @@ export class CascadeCache implements TaggedCoherenceListener {
     flushes: { reconnect: 0, redis_restart: 0, flushall: 0, slot_map: 0 },
     staleServed: 0,
   };
-  /** Reads of a key currently waiting for L2: key -> count. */
-  private readonly reading = new Map<string, number>();
-  /** For keys being read: the sequence number of their latest set/delete/invalidation. */
-  private readonly touchedAt = new Map<string, number>();
+  /**
+   * Keys with reads waiting for L2: how many, and the sequence number of the key's latest
+   * set/delete/invalidation while they wait (0: none). One map, so a read costs one look-up
+   * to enter and one to leave.
+   */
+  private readonly reading = new Map<string, { readers: number; touchedAt: number }>();
   private seq = 0;
   /** Incremented by every L1 flush, whole or partial. */
   private epoch = 0;
@@ -169,7 +171,8 @@ export class CascadeCache implements TaggedCoherenceListener {
   invalidate(key: string): void {
     this.counts.invalidations++;
     this.l1.delete(key);
-    if (this.reading.has(key)) this.touchedAt.set(key, ++this.seq);
+    const read = this.reading.get(key);
+    if (read !== undefined) read.touchedAt = ++this.seq;
   }
 
   /** CoherenceListener: drop every L1 copy. */
@@ -213,23 +216,18 @@ export class CascadeCache implements TaggedCoherenceListener {
     }
     const startSeq = this.seq;
     const startEpoch = this.epoch;
-    this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
+    let read = this.reading.get(key);
+    if (read === undefined) this.reading.set(key, (read = { readers: 1, touchedAt: 0 }));
+    else read.readers++;
     let remote: L2GetResult;
-    let touched: number | undefined;
     try {
       remote = await this.l2.get(key);
     } finally {
-      touched = this.touchedAt.get(key);
-      const n = (this.reading.get(key) ?? 1) - 1;
-      if (n > 0) this.reading.set(key, n);
-      else {
-        this.reading.delete(key);
-        this.touchedAt.delete(key);
-      }
+      if (--read.readers === 0) this.reading.delete(key);
     }
     this.counts.l2[remote.status]++;
     if (remote.status === 'hit') {
-      if (startEpoch === this.epoch && (touched === undefined || touched <= startSeq)) {
+      if (startEpoch === this.epoch && read.touchedAt <= startSeq) {
         const ttl = Math.min(remote.ttlMs ?? this.defaultTtlMs, this.l1MaxTtlMs);
         this.l1.setJson(key, remote.json, ttl, this.tagOf(key));
       }
@@ -342,7 +340,8 @@ export class CascadeCache implements TaggedCoherenceListener {
 
   private touch(key: string): void {
     const seq = ++this.seq;
-    if (this.reading.has(key)) this.touchedAt.set(key, seq);
+    const read = this.reading.get(key);
+    if (read !== undefined) read.touchedAt = seq;
   }
 
   private lookup(result: LookupResult): void {

@@ -76,8 +76,11 @@ export function cacheRoutes(
     }
     if (result.stale) c.header(STALE_HEADER, 'true');
     // The stored JSON text is served as is: no parse, no re-stringify (keys need no escaping).
-    c.header('content-type', 'application/json');
-    return c.body(`{"key":"${key}","value":${result.json},"source":"${result.source}"}`);
+    // The content type goes in as a fresh plain object (Hono and the Node adapter then build no
+    // Headers instance when it is the only header).
+    return c.body(`{"key":"${key}","value":${result.json},"source":"${result.source}"}`, 200, {
+      'content-type': 'application/json',
+    });
   });
 
   app.put('/:key', async (c) => {
