@@ -181,10 +181,32 @@ export function clientTimings(
   };
 }
 
+/**
+ * The fail-fast rules of one Redis connection, shared by the standalone client and every node
+ * connection of the Cluster client: the deadlines, no resend of unanswered commands, nothing
+ * sent on connect beyond AUTH/SELECT.
+ */
+export function failFastConnectionOptions(timings: ClientTimings): RedisOptions {
+  const { commandTimeout, connectTimeout, socketTimeout } = timings;
+  return {
+    commandTimeout: Math.ceil(commandTimeout),
+    connectTimeout: Math.ceil(connectTimeout),
+    ...(socketTimeout === undefined ? {} : { socketTimeout: Math.ceil(socketTimeout) }),
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: false,
+    disableClientInfo: true,
+    keepAlive: 10_000,
+    noDelay: true,
+    // Never reconnect-and-resend on reply errors (READONLY etc.): the breaker handles them.
+    reconnectOnError: () => false,
+  };
+}
+
 /** The ioredis options this module uses (exported for tests and documentation). */
 export function redisClientOptions(options: RedisClientOptions = {}): RedisOptions {
   const target = parseRedisUrl(options.url ?? DEFAULT_REDIS_URL);
-  const { commandTimeout, connectTimeout, socketTimeout, reconnect } = clientTimings(options);
+  const timings = clientTimings(options);
   return {
     host: target.host,
     port: target.port,
@@ -193,19 +215,9 @@ export function redisClientOptions(options: RedisClientOptions = {}): RedisOptio
     password: target.password,
     ...(target.tls ? { tls: { servername: target.host } } : {}),
     lazyConnect: true,
-    commandTimeout: Math.ceil(commandTimeout),
-    connectTimeout: Math.ceil(connectTimeout),
-    ...(socketTimeout === undefined ? {} : { socketTimeout: Math.ceil(socketTimeout) }),
+    ...failFastConnectionOptions(timings),
     enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    enableReadyCheck: false,
-    disableClientInfo: true,
-    keepAlive: 10_000,
-    noDelay: true,
-    retryStrategy: reconnect,
-    // Never reconnect-and-resend on reply errors (READONLY etc.): the breaker handles them.
-    reconnectOnError: () => false,
+    retryStrategy: timings.reconnect,
     ...options.ioredis,
   };
 }

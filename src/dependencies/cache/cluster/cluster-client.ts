@@ -1,5 +1,5 @@
 import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
-import { clientTimings } from '../redis-client.js';
+import { clientTimings, failFastConnectionOptions } from '../redis-client.js';
 import { parseClusterSeeds, type ClusterSeed } from './cluster-seeds.js';
 
 /**
@@ -81,12 +81,8 @@ function toSeeds(seeds: ClusterClientOptions['seeds']): ClusterSeed[] {
 export function clusterClientOptions(
   options: Omit<ClusterClientOptions, 'seeds' | 'onEvent'> = {},
 ): ClusterOptions {
-  const {
-    commandTimeout,
-    connectTimeout,
-    socketTimeout,
-    reconnect: backoff,
-  } = clientTimings(options);
+  const timings = clientTimings(options);
+  const { commandTimeout, reconnect: backoff } = timings;
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -107,16 +103,7 @@ export function clusterClientOptions(
       username: options.username,
       password: options.password,
       ...(options.tls === true ? { tls: {} } : {}),
-      commandTimeout: Math.ceil(commandTimeout),
-      connectTimeout: Math.ceil(connectTimeout),
-      ...(socketTimeout === undefined ? {} : { socketTimeout: Math.ceil(socketTimeout) }),
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      enableReadyCheck: false,
-      disableClientInfo: true,
-      keepAlive: 10_000,
-      noDelay: true,
-      reconnectOnError: () => false,
+      ...failFastConnectionOptions(timings),
     },
   };
 }
