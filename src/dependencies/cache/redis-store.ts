@@ -72,11 +72,6 @@ export interface RedisStoreOptions {
   /** close() also closes the client (default true). */
   ownsClient?: boolean;
   /**
-   * Send the commands of one event-loop turn in one socket write (write-coalescer.ts).
-   * Default true.
-   */
-  coalesceWrites?: boolean;
-  /**
    * Optional OpenTelemetry tracer: one CLIENT span per L2 operation (`redis GET|SET|DEL`),
    * active while the breaker decides. Keys and values are never recorded.
    */
@@ -160,7 +155,8 @@ export class RedisStore {
   readonly breaker: CircuitBreaker;
   readonly journal: InvalidationJournal;
   private readonly client: Redis | Cluster;
-  private readonly coalescer: WriteCoalescer | undefined;
+  /** The request path's commands of one event-loop turn leave in one socket write. */
+  private readonly coalescer: WriteCoalescer;
   private readonly topology: StoreTopology | undefined;
   private readonly commandTimeoutMs: number;
   private readonly batchSize: number;
@@ -178,7 +174,7 @@ export class RedisStore {
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
-    this.coalescer = options.coalesceWrites === false ? undefined : new WriteCoalescer(this.client);
+    this.coalescer = new WriteCoalescer(this.client);
     this.breaker = options.breaker;
     this.topology = options.topology;
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
@@ -238,9 +234,11 @@ export class RedisStore {
     if (this.journal.has(key)) return { status: 'pending' };
     const redisKey = this.namespace + key;
     let raw: string | null;
-    this.coalescer?.hold();
     try {
-      raw = await this.breakerFor(redisKey).execute(() => this.client.get(redisKey));
+      raw = await this.breakerFor(redisKey).execute(() => {
+        this.coalescer.hold();
+        return this.client.get(redisKey);
+      });
     } catch (error) {
       return failed(error);
     }
@@ -282,9 +280,9 @@ export class RedisStore {
     if (this.closed) return this.unconfirmed(key, { status: 'error', error: CLOSED_ERROR });
     const sentAt = Date.now();
     const redisKey = this.namespace + key;
-    this.coalescer?.hold();
     try {
       await this.breakerFor(redisKey).execute(async () => {
+        this.coalescer.hold();
         // The moment this client will give up on the write, in Redis's clock (the earliest
         // estimate of it, on the node that owns the key): Redis refuses to apply it after that.
         const offsetLo = this.clockOf(redisKey).lo;
@@ -313,8 +311,10 @@ export class RedisStore {
       const sentAt = Date.now();
       try {
         const redisKey = this.namespace + key;
-        this.coalescer?.hold();
-        await this.breakerFor(redisKey).execute(() => this.client.del(redisKey));
+        await this.breakerFor(redisKey).execute(() => {
+          this.coalescer.hold();
+          return this.client.del(redisKey);
+        });
       } catch (error) {
         return this.unconfirmed(key, failed(error));
       }
