@@ -40,9 +40,11 @@ const OPEN = {
   error: new CircuitOpenError('redis_cache', CircuitState.Open, 1),
 } as const;
 
-function setup(options: { l1MaxTtlMs?: number } = {}) {
+function setup(
+  options: { l1MaxTtlMs?: number; l1Admission?: 'second-read' | 'always' } = {},
+  l1 = new L1Cache(),
+) {
   const l2 = new FakeL2();
-  const l1 = new L1Cache();
   const lookups: LookupResult[] = [];
   const cache = new CascadeCache({
     l1,
@@ -66,6 +68,27 @@ describe('CascadeCache', () => {
     });
     expect(l2.calls).toEqual([]);
     expect(lookups).toEqual(['l1']);
+  });
+
+  it("once L1 is full, copies an L2 hit only on the key's second recent read", async () => {
+    const { cache, l1, l2 } = setup({}, new L1Cache({ maxEntries: 3 }));
+    l2.getResult = { status: 'hit', json: '1', ttlMs: 30_000 };
+    for (const key of ['a', 'b', 'c']) await cache.get(key); // room: every hit is copied
+    expect([l1.has('a'), l1.has('b'), l1.has('c')]).toEqual([true, true, true]);
+    expect(await cache.get('x')).toMatchObject({ entry: { source: 'l2' } });
+    expect(l1.has('x')).toBe(false); // full, first read: the copies held are left alone
+    expect(l1.size).toBe(3);
+    expect(await cache.get('x')).toMatchObject({ entry: { source: 'l2' } });
+    expect(l1.has('x')).toBe(true); // read again: admitted, the least recent copy goes
+    expect(await cache.get('x')).toMatchObject({ entry: { source: 'l1' } });
+    expect(l1.size).toBe(3);
+  });
+
+  it("with l1Admission 'always', every L2 hit is copied into a full L1", async () => {
+    const { cache, l1, l2 } = setup({ l1Admission: 'always' }, new L1Cache({ maxEntries: 2 }));
+    l2.getResult = { status: 'hit', json: '1', ttlMs: 30_000 };
+    for (const key of ['a', 'b', 'c']) await cache.get(key);
+    expect([l1.has('a'), l1.has('b'), l1.has('c')]).toEqual([false, true, true]);
   });
 
   it('an L2 hit fills L1 for the remaining Redis TTL (capped)', async () => {

@@ -1,3 +1,4 @@
+import { Doorkeeper } from './doorkeeper.js';
 import type { L1Cache } from './l1-cache.js';
 import type { L2GetResult, L2WriteResult, RedisStore } from './redis-store.js';
 import type { FlushCause, TaggedCoherenceListener } from './tracking.js';
@@ -8,7 +9,8 @@ import type { FlushCause, TaggedCoherenceListener } from './tracking.js';
  * messages (see tracking.ts).
  *
  * - get: L1 if it is provably coherent (`coherence.coherent()`), else Redis; an L2 hit fills
- *   L1 (for the rest of the Redis TTL, capped at `l1MaxTtlMs`). If Redis cannot answer and L1
+ *   L1 (for the rest of the Redis TTL, capped at `l1MaxTtlMs`); once L1 is full, only a key
+ *   read recently before (`l1Admission`, doorkeeper.ts). If Redis cannot answer and L1
  *   holds a copy that is at most `fallbackMaxMs` (5 s) behind (coherence was lost at most that
  *   long ago, or the copy was stored at most that long ago), that copy is served marked
  *   `stale: true` (the route sets `x-cache-stale: true`), never as if fresh.
@@ -112,6 +114,13 @@ export interface CascadeCacheOptions {
   maxTtlMs?: number;
   /** Longest time a value stays in L1, ms. Default: no cap. */
   l1MaxTtlMs?: number;
+  /**
+   * Which L2 hits are copied into L1 once it is full: `second-read` (default) only keys read
+   * recently before (a TinyLFU doorkeeper over the last `l1.maxEntries` first reads), so keys
+   * read once do not evict keys read often; `always`: every hit. Below capacity every hit is
+   * copied either way.
+   */
+  l1Admission?: 'second-read' | 'always';
   /** Called once per get, with where the value came from. Errors in the hook are swallowed. */
   onLookup?: (result: LookupResult) => void;
   /** Runs when the cache closes, alongside L2's close (the coherence source's teardown). */
@@ -150,6 +159,7 @@ export class CascadeCache implements TaggedCoherenceListener {
   /** Incremented by every L1 flush, whole or partial. */
   private epoch = 0;
   private closing: Promise<void> | undefined;
+  private readonly doorkeeper: Doorkeeper | undefined;
 
   constructor(options: CascadeCacheOptions) {
     this.l1 = options.l1;
@@ -160,6 +170,8 @@ export class CascadeCache implements TaggedCoherenceListener {
     this.l1MaxTtlMs = options.l1MaxTtlMs ?? Infinity;
     this.onLookup = options.onLookup;
     this.onClose = options.onClose;
+    this.doorkeeper =
+      options.l1Admission === 'always' ? undefined : new Doorkeeper(this.l1.maxEntries);
   }
 
   /** Wires the coherence source after construction (it needs this cache as its listener). */
@@ -227,7 +239,7 @@ export class CascadeCache implements TaggedCoherenceListener {
     }
     this.counts.l2[remote.status]++;
     if (remote.status === 'hit') {
-      if (startEpoch === this.epoch && read.touchedAt <= startSeq) {
+      if (startEpoch === this.epoch && read.touchedAt <= startSeq && this.admits(key)) {
         const ttl = Math.min(remote.ttlMs ?? this.defaultTtlMs, this.l1MaxTtlMs);
         this.l1.setJson(key, remote.json, ttl, this.tagOf(key));
       }
@@ -259,6 +271,15 @@ export class CascadeCache implements TaggedCoherenceListener {
       { json: undefined, source: undefined, circuitOpen, l2: remote.status, stale: false },
       remote,
     );
+  }
+
+  /** Whether an L2 hit of `key` may be copied into L1 (always while L1 has room). */
+  private admits(key: string): boolean {
+    const l1 = this.l1;
+    if (this.doorkeeper === undefined || (l1.size < l1.maxEntries && l1.bytes < l1.maxBytes)) {
+      return true;
+    }
+    return this.doorkeeper.admit(key);
   }
 
   /**
