@@ -151,11 +151,7 @@ export function buildCache(
     ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
     ...options.store,
   });
-  const l1 = new L1Cache({
-    maxEntries: config.cache.l1MaxEntries,
-    maxBytes: config.cache.l1MaxBytes,
-    ...options.l1,
-  });
+  const l1 = newL1(config, options.l1);
   const cache = new CascadeCache({
     l1,
     l2: store,
@@ -183,9 +179,7 @@ export function buildCache(
       tracking: t.tracking,
       coherent: t.coherent,
       sinceCoherentMs: t.sinceCoherentMs,
-      journalSize: journal.size,
-      journalMaxEntries: journal.maxEntries,
-      journalDir: config.cache.journalDir,
+      ...journalStatus(journal, config),
     };
   };
   if (options.meter !== undefined) registerCacheMetrics(options.meter, cache, journal, tracker);
@@ -256,11 +250,7 @@ function buildClusterCache(
     ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
     ...options.store,
   });
-  const l1 = new L1Cache({
-    maxEntries: config.cache.l1MaxEntries,
-    maxBytes: config.cache.l1MaxBytes,
-    ...options.l1,
-  });
+  const l1 = newL1(config, options.l1);
   late.store = store;
   const cache = new CascadeCache({
     l1,
@@ -301,9 +291,7 @@ function buildClusterCache(
       tracking: t.tracking,
       coherent: t.coherent,
       sinceCoherentMs: t.sinceCoherentMs,
-      journalSize: journal.size,
-      journalMaxEntries: journal.maxEntries,
-      journalDir: config.cache.journalDir,
+      ...journalStatus(journal, config),
       masters: t.masters,
     };
   };
@@ -378,4 +366,28 @@ function registerCacheMetrics(
     },
     [invalidations, flushes, stale, tracking, journalSize, replays, rejected],
   );
+}
+
+/** L1 as configured (a test may override its options). */
+function newL1(
+  config: Pick<Config, 'cache'>,
+  overrides: Partial<L1CacheOptions> | undefined,
+): L1Cache {
+  return new L1Cache({
+    maxEntries: config.cache.l1MaxEntries,
+    maxBytes: config.cache.l1MaxBytes,
+    ...overrides,
+  });
+}
+
+/** The journal's part of the cache status, the same on one Redis and on a Cluster. */
+function journalStatus(
+  journal: InvalidationJournal,
+  config: Pick<Config, 'cache'>,
+): Pick<CacheStatus, 'journalSize' | 'journalMaxEntries' | 'journalDir'> {
+  return {
+    journalSize: journal.size,
+    journalMaxEntries: journal.maxEntries,
+    journalDir: config.cache.journalDir,
+  };
 }
