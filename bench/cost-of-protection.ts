@@ -3,7 +3,7 @@
  * Redis) against the same route written bare in a few lines of Hono + ioredis, in one run, on
  * one private redis-server.
  *
- *   npm run bench:cost -- [--duration 10] [--connections 50] [--keys 50000] [--rounds 5] [--profile DIR]
+ *   npm run bench:cost -- [--duration 5] [--connections 50] [--keys 50000] [--rounds 10] [--profile DIR]
  *                         [--no-tracing]
  *
  * Routes: one hot key (the service answers from L1; the bare route asks Redis) and random keys
@@ -35,9 +35,9 @@ import { machineLine, onCleanup, ratio, runScript, sleep, table } from './suppor
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: 'string', default: '10' },
+    duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     keys: { type: 'string', default: '50000' },
     profile: { type: 'string' },
@@ -98,7 +98,11 @@ function wrkScript(dir: string, prefix: string, route: Route): string {
   const body =
     route === 'hot'
       ? `request = function() return wrk.format("GET", "${prefix}k0") end\n`
-      : `math.randomseed(42)\nrequest = function() return wrk.format("GET", "${prefix}k" .. math.random(0, ${KEYS - 1})) end\n`;
+      : // One seed per wrk thread: with one seed for all, the threads would ask for the same
+        // keys in the same order, so every key would be read twice within moments.
+        `local threads = 0\nsetup = function(thread) threads = threads + 1; thread:set("id", threads) end\n` +
+        `init = function() math.randomseed(42 + 7919 * id) end\n` +
+        `request = function() return wrk.format("GET", "${prefix}k" .. math.random(0, ${KEYS - 1})) end\n`;
   writeFileSync(path, body);
   return path;
 }
@@ -264,7 +268,7 @@ async function main(): Promise<number> {
   await seeding.stop('SIGTERM');
 
   // Per route: every subject is started and warmed up once, then measured in ROUNDS
-  // interleaved rounds (bare, service, service+tracing, bare, ...), so a noisy neighbour on
+  // interleaved rounds (bare, service, service+tracing; then the reverse), so a noisy neighbour on
   // these shared cores hits every subject alike. Reported: the median of each subject's rounds.
   const results: Record<string, Record<Route, Load>> = {};
   const rounds: Record<string, Record<Route, Load[]>> = {};
@@ -295,7 +299,10 @@ async function main(): Promise<number> {
       await load(subject.base, '/v1/cache/', route, WARMUP_S, scratch);
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const subject of subjects) {
+      // Every other round runs the subjects in reverse order (bare, service, ...; ..., service,
+      // bare): a machine speeding up or slowing down during a round favours no subject.
+      const order = round % 2 === 1 ? subjects : [...subjects].reverse();
+      for (const subject of order) {
         process.stderr.write(`${subject.name}, ${route}: round ${round}/${ROUNDS}...\n`);
         const measured = await load(subject.base, '/v1/cache/', route, DURATION_S, scratch);
         ((rounds[subject.name] ??= {} as Record<Route, Load[]>)[route] ??= []).push(measured);
@@ -328,7 +335,7 @@ async function main(): Promise<number> {
   };
   console.log(`\n## Cost of protection (${machineLine()})\n`);
   console.log(
-    `${HAS_WRK ? 'wrk -t2' : 'autocannon'}, ${CONNECTIONS} connections; per route every subject warmed up ${WARMUP_S} s, then ${ROUNDS} interleaved rounds of ${DURATION_S} s each; medians of the rounds; one private redis-server.\n`,
+    `${HAS_WRK ? 'wrk -t2' : 'autocannon'}, ${CONNECTIONS} connections; per route every subject warmed up ${WARMUP_S} s, then ${ROUNDS} interleaved rounds (order reversed every other round) of ${DURATION_S} s each; medians of the rounds; one private redis-server.\n`,
   );
   console.log(
     table(

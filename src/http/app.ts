@@ -4,11 +4,11 @@ import { HTTPException } from 'hono/http-exception';
 import type { BreakerRegistry } from 'breakerbox';
 import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
 import type { EmbeddingService } from '../dependencies/embeddings/embedding-service.js';
-import { declaredLength, payloadTooLargeResponse, tooLarge } from './body.js';
+import { payloadTooLargeResponse } from './body.js';
 import type { BreakerGroups } from './breaker-groups.js';
 import { errorResponse, HttpError } from './errors.js';
 import type { HttpServerDurations } from '../otel/http-server-durations.js';
-import { httpMetrics } from './middleware/http-metrics.js';
+import { requestFrame } from './middleware/request-frame.js';
 import { tracing } from './middleware/tracing.js';
 import { adminRoutes } from './routes/admin.js';
 import { cacheRoutes } from './routes/cache.js';
@@ -61,21 +61,17 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
-  if (deps.httpDurations !== undefined) app.use('*', httpMetrics(deps.httpDurations));
+  // Server spans (when on) enclose everything else; the request frame (duration metric, body
+  // limit, drain on shutdown) is then the one middleware every request pays for.
   if (deps.tracing !== false) app.use('*', tracing(deps.tracer));
-  // One middleware for both, so a request pays one async layer for them (they run on every
-  // request). A declared body over the limit is refused before any route runs (routes that
-  // read a body also count what arrives; see body.ts): only headers are read, no web Request,
-  // no AbortSignal per request (the 413 closes the connection anyway). While shutting down,
-  // responses say `Connection: close`.
-  app.use('*', async (c, next) => {
-    const method = c.req.method;
-    if (method !== 'GET' && method !== 'HEAD' && (declaredLength(c) ?? 0) > deps.bodyLimitBytes) {
-      return payloadTooLargeResponse(c, tooLarge(deps.bodyLimitBytes).message);
-    }
-    await next();
-    if (deps.isShuttingDown?.() === true) c.header('Connection', 'close');
-  });
+  app.use(
+    '*',
+    requestFrame({
+      bodyLimitBytes: deps.bodyLimitBytes,
+      durations: deps.httpDurations,
+      isShuttingDown: deps.isShuttingDown,
+    }),
+  );
 
   app.route(
     '/health',

@@ -1,6 +1,5 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import type { HttpServerDurations } from '../../otel/http-server-durations.js';
 
 const KNOWN_METHODS = new Set([
   'GET',
@@ -27,20 +26,7 @@ export function routeTemplate(c: Context): string {
   return '';
 }
 
-/** `http.server.request.duration` per request: two clock reads and one record. */
-export function httpMetrics(durations: HttpServerDurations): MiddlewareHandler {
-  return async (c, next) => {
-    const start = performance.now();
-    try {
-      await next();
-    } finally {
-      const raw = c.req.method;
-      durations.record(
-        routeTemplate(c),
-        KNOWN_METHODS.has(raw) ? raw : '_OTHER',
-        c.res.status,
-        (performance.now() - start) / 1000,
-      );
-    }
-  };
+/** The method as `http.request.method` reports it: one of the known ones, else `_OTHER`. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : '_OTHER';
 }
