@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import { Hono } from 'hono';
+import { Hono, type ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { BreakerRegistry } from 'breakerbox';
 import type { CascadeCache } from '../dependencies/cache/cascade-cache.js';
@@ -8,7 +8,7 @@ import { payloadTooLargeResponse } from './body.js';
 import type { BreakerGroups } from './breaker-groups.js';
 import { errorResponse, HttpError } from './errors.js';
 import type { HttpServerDurations } from '../otel/http-server-durations.js';
-import { requestFrame } from './middleware/request-frame.js';
+import { RequestFrame } from './middleware/request-frame.js';
 import { tracing } from './middleware/tracing.js';
 import { adminRoutes } from './routes/admin.js';
 import { cacheRoutes } from './routes/cache.js';
@@ -61,19 +61,17 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
-  // Server spans (when on) enclose everything else; the request frame (duration metric, body
-  // limit, drain on shutdown) is then the one middleware every request pays for.
+  const frame = new RequestFrame({
+    bodyLimitBytes: deps.bodyLimitBytes,
+    durations: deps.httpDurations,
+    isShuttingDown: deps.isShuttingDown,
+    onError: (error, c) => onError(error, c),
+  });
+  const mount = (path: string, router: Hono): void => frame.mount(app, path, router);
+  // Server spans (when on) enclose everything else, the request frame included.
   if (deps.tracing !== false) app.use('*', tracing(deps.tracer));
-  app.use(
-    '*',
-    requestFrame({
-      bodyLimitBytes: deps.bodyLimitBytes,
-      durations: deps.httpDurations,
-      isShuttingDown: deps.isShuttingDown,
-    }),
-  );
 
-  app.route(
+  mount(
     '/health',
     healthRoutes({
       registry: deps.registry,
@@ -81,17 +79,17 @@ export function createApp(deps: AppDeps): Hono {
       groups: deps.breakerGroups,
     }),
   );
-  app.route(
+  mount(
     '/v1/cache',
     cacheRoutes(deps.cache, deps.redisBreakerName, { bodyLimitBytes: deps.bodyLimitBytes }),
   );
-  app.route(
+  mount(
     '/v1/embeddings',
     embeddingRoutes(deps.embeddings, { bodyLimitBytes: deps.bodyLimitBytes }),
   );
-  app.route('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry, deps.breakerGroups));
+  mount('/v1/circuit-breakers', circuitBreakerRoutes(deps.registry, deps.breakerGroups));
   if (deps.adminToken !== undefined) {
-    app.route(
+    mount(
       '/admin',
       adminRoutes({
         registry: deps.registry,
@@ -107,30 +105,32 @@ export function createApp(deps: AppDeps): Hono {
     );
   }
   for (const extra of deps.extraRoutes ?? []) {
-    app.route(extra.path, extra.app);
+    mount(extra.path, extra.app);
     known.push({ pattern: new RegExp(`^${extra.path}(/.*)?$`), methods: extra.methods });
   }
 
-  app.notFound((c) => {
-    const route = known.find((r) => r.pattern.test(c.req.path));
-    if (route !== undefined && !route.methods.includes(c.req.method)) {
-      c.header('Allow', route.methods.join(', '));
+  app.notFound(
+    frame.wrapNotFound((c) => {
+      const route = known.find((r) => r.pattern.test(c.req.path));
+      if (route !== undefined && !route.methods.includes(c.req.method)) {
+        c.header('Allow', route.methods.join(', '));
+        return errorResponse(
+          c,
+          405,
+          'method_not_allowed',
+          `${c.req.method} is not allowed here; use ${route.methods.join(', ')}`,
+        );
+      }
       return errorResponse(
         c,
-        405,
-        'method_not_allowed',
-        `${c.req.method} is not allowed here; use ${route.methods.join(', ')}`,
+        404,
+        'not_found',
+        `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`,
       );
-    }
-    return errorResponse(
-      c,
-      404,
-      'not_found',
-      `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`,
-    );
-  });
+    }),
+  );
 
-  app.onError((error, c) => {
+  const onError: ErrorHandler = (error, c) => {
     if (error instanceof HttpError && error.status === 413)
       return payloadTooLargeResponse(c, error.message);
     if (error instanceof HttpError)
@@ -144,7 +144,8 @@ export function createApp(deps: AppDeps): Hono {
       'unhandled error in request',
     );
     return errorResponse(c, 500, 'internal_error', 'internal error');
-  });
+  };
+  app.onError(onError);
 
   return app;
 }
