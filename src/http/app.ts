@@ -61,11 +61,27 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono({ strict: false });
   const known = [...KNOWN_ROUTES];
 
+  const onError: ErrorHandler = (error, c) => {
+    if (error instanceof HttpError && error.status === 413)
+      return payloadTooLargeResponse(c, error.message);
+    if (error instanceof HttpError)
+      return errorResponse(c, error.status, error.code, error.message, error.extra);
+    if (error instanceof HTTPException && error.status < 500) {
+      return errorResponse(c, error.status, 'bad_request', error.message || 'bad request');
+    }
+    // An unexpected error: logged with its stack, answered without it.
+    deps.logger.error(
+      { err: error, path: c.req.path, method: c.req.method },
+      'unhandled error in request',
+    );
+    return errorResponse(c, 500, 'internal_error', 'internal error');
+  };
+
   const frame = new RequestFrame({
     bodyLimitBytes: deps.bodyLimitBytes,
     durations: deps.httpDurations,
     isShuttingDown: deps.isShuttingDown,
-    onError: (error, c) => onError(error, c),
+    onError,
   });
   const mount = (path: string, router: Hono): void => frame.mount(app, path, router);
   // Server spans (when on) enclose everything else, the request frame included.
@@ -130,21 +146,6 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
 
-  const onError: ErrorHandler = (error, c) => {
-    if (error instanceof HttpError && error.status === 413)
-      return payloadTooLargeResponse(c, error.message);
-    if (error instanceof HttpError)
-      return errorResponse(c, error.status, error.code, error.message, error.extra);
-    if (error instanceof HTTPException && error.status < 500) {
-      return errorResponse(c, error.status, 'bad_request', error.message || 'bad request');
-    }
-    // An unexpected error: logged with its stack, answered without it.
-    deps.logger.error(
-      { err: error, path: c.req.path, method: c.req.method },
-      'unhandled error in request',
-    );
-    return errorResponse(c, 500, 'internal_error', 'internal error');
-  };
   app.onError(onError);
 
   return app;

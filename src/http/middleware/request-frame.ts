@@ -57,6 +57,7 @@ export class RequestFrame {
    * Mounts `router` under `path` like `app.route`, inside the frame: each of its routes gets
    * its handler wrapped (a request runs one handler), unless the router has middleware of its
    * own, which the frame must precede: then the frame runs as a middleware on its tree.
+   * Errors go to the frame's `onError` (the app's), not to an `onError` of the router.
    */
   mount(app: Hono, path: string, router: Hono): void {
     if (router.routes.some((r) => r.method === 'ALL')) {
@@ -105,7 +106,8 @@ export class RequestFrame {
       const refused = this.refuse(c);
       if (refused !== undefined) return this.finish(c, routeTemplate(c), start, refused);
       await next();
-      this.finish(c, routeTemplate(c), start, c.res);
+      const answer = this.finish(c, routeTemplate(c), start, c.res);
+      if (answer !== c.res) c.res = answer;
     };
   }
 
@@ -133,13 +135,20 @@ export class RequestFrame {
     response: R,
   ): R {
     if (response === undefined) return response;
-    if (this.isShuttingDown?.() === true) response.headers.set('Connection', 'close');
+    const answer = this.isShuttingDown?.() === true ? drained(response as Response) : response;
     this.durations?.record(
       template,
       methodLabel(c.req.method),
-      response.status,
+      (answer as Response).status,
       (performance.now() - start) / 1000,
     );
-    return response;
+    return answer as R;
   }
+}
+
+/** A copy saying `Connection: close` (a response's own headers may be immutable). */
+function drained(response: Response): Response {
+  const copy = new Response(response.body, response);
+  copy.headers.set('Connection', 'close');
+  return copy;
 }
