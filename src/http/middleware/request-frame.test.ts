@@ -87,6 +87,13 @@ describe('RequestFrame', () => {
     expect(recorded).toHaveLength(7);
   });
 
+  it('records a 404 under a router with middleware of its own once', async () => {
+    const { hono, durations } = app();
+    const res = await hono.request('/guarded/x/y', { headers: { 'x-token': 'yes' } });
+    expect(res.status).toBe(404);
+    expect(await series(durations)).toEqual([{ attributes: attributes('GET', 404), count: 1 }]);
+  });
+
   it('gives a route without middleware of its own exactly one handler (Hono calls it directly)', () => {
     const { hono } = app();
     const handlers = (method: string, path: string) =>

@@ -45,6 +45,8 @@ export class RequestFrame {
   private readonly durations: HttpServerDurations | undefined;
   private readonly isShuttingDown: (() => boolean) | undefined;
   private readonly onError: ErrorHandler;
+  /** Requests inside `middleware()`: the not-found handler must not frame (count) them again. */
+  private readonly framed = new WeakSet<Context>();
 
   constructor(options: RequestFrameOptions) {
     this.limit = options.bodyLimitBytes;
@@ -93,10 +95,14 @@ export class RequestFrame {
     };
   }
 
-  /** The not-found handler (404s and 405s) inside the frame, timed from its own start. */
+  /**
+   * The not-found handler (404s and 405s) inside the frame, timed from its own start; as it is
+   * for a request the frame's middleware already encloses (an unknown path under `/admin`).
+   */
   wrapNotFound(handler: NotFoundHandler): NotFoundHandler {
-    const wrapped = this.wrap('', (c) => handler(c));
-    return (c) => wrapped(c, NO_NEXT) as Response | Promise<Response>;
+    const wrapped = this.wrap('', handler);
+    return (c) =>
+      this.framed.has(c) ? handler(c) : (wrapped(c, NO_NEXT) as Response | Promise<Response>);
   }
 
   /** The frame as a middleware (the route template is looked up after the fact). */
@@ -105,6 +111,7 @@ export class RequestFrame {
       const start = performance.now();
       const refused = this.refuse(c);
       if (refused !== undefined) return this.finish(c, routeTemplate(c), start, refused);
+      this.framed.add(c);
       await next();
       const answer = this.finish(c, routeTemplate(c), start, c.res);
       if (answer !== c.res) c.res = answer;
